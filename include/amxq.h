@@ -1,0 +1,223 @@
+/*
+ * amxq: F32 activations x GGUF-quantized weights on x86 CPUs.
+ *
+ * Pack the weights once (amx_pack_weights), multiply many times (amx_gemm_q):
+ *
+ *     y[m][n] = sum_k x[m][k] * W[n][k]        (y = x . W^T)
+ *
+ * W is n rows of k elements stored as consecutive GGUF blocks, exactly as a
+ * .gguf file holds a 2-D tensor of shape (k, n). The library quantizes each
+ * activation row the way ggml's CPU backend does for that weight type and
+ * picks, at run time, the fastest kernel this CPU and OS can run: Intel AMX
+ * tiles, AVX-512 VNNI, or the portable scalar reference.
+ *
+ * ABI rules this header keeps, so that C, C++ and FFI callers (ctypes, cffi)
+ * can use it as is:
+ *   - every exported name starts with amx_; enum values never change meaning,
+ *     new values are only appended;
+ *   - structs hold fixed-width integers, enums (int-sized) and pointers only:
+ *     no bitfields, no unions, no macros in array bounds;
+ *   - option structs begin with their own size, so they can grow: a caller
+ *     compiled against an older, smaller struct keeps working, and the
+ *     library treats fields beyond that size as their defaults.
+ *
+ * Thread safety: packed handles are immutable. Any number of threads may call
+ * amx_gemm_q() on the same handle at the same time. amx_weights_free() must
+ * not race with any use of the handle it frees.
+ */
+#ifndef AMXQ_H
+#define AMXQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define AMXQ_API
+#elif defined(__GNUC__)
+#define AMXQ_API __attribute__((visibility("default")))
+#else
+#define AMXQ_API
+#endif
+
+/* The version of this header. amx_version() returns the library's own. */
+#define AMXQ_VERSION_MAJOR 0
+#define AMXQ_VERSION_MINOR 1
+#define AMXQ_VERSION_PATCH 0
+
+/* Status codes. AMX_OK is 0; every failure leaves the caller's memory as it
+ * was (no partial output) and leaks nothing. */
+typedef enum amx_status {
+    AMX_OK = 0,
+    AMX_ERR_INVALID_ARG = 1,      /* NULL pointer, negative size, bad stride, bad option */
+    AMX_ERR_UNSUPPORTED_TYPE = 2, /* weight type not implemented */
+    AMX_ERR_BAD_SHAPE = 3,        /* k not a multiple of the block size, or too large */
+    AMX_ERR_SIZE_MISMATCH = 4,    /* data_size does not match n, k and the type */
+    AMX_ERR_NO_MEMORY = 5,        /* an allocation failed */
+    AMX_ERR_ISA_UNAVAILABLE = 6,  /* a forced ISA that this CPU or OS cannot run */
+    AMX_ERR_WORKSPACE = 7         /* caller-supplied workspace too small or misaligned */
+} amx_status;
+
+/* Weight types. Values equal ggml's enum ggml_type, so a GGUF tensor's type
+ * passes straight through. */
+typedef enum amx_type {
+    AMX_TYPE_Q4_0 = 2,   /* 32-element blocks, 18 bytes */
+    AMX_TYPE_Q4_1 = 3,   /* 32-element blocks, 20 bytes */
+    AMX_TYPE_Q8_0 = 8,   /* 32-element blocks, 34 bytes */
+    AMX_TYPE_Q4_K = 12,  /* 256-element blocks, 144 bytes */
+    AMX_TYPE_Q5_K = 13,  /* 256-element blocks, 176 bytes */
+    AMX_TYPE_Q6_K = 14,  /* 256-element blocks, 210 bytes */
+    AMX_TYPE_IQ4_XS = 23 /* 256-element blocks, 136 bytes */
+} amx_type;
+
+/* Kernel families. AUTO picks the best one the CPU and OS can run. */
+typedef enum amx_isa {
+    AMX_ISA_AUTO = 0,
+    AMX_ISA_SCALAR = 1,      /* portable C reference: the definition of the right answer */
+    AMX_ISA_AVX512_VNNI = 2, /* AVX-512 F/BW/VL/DQ + VNNI (Ice Lake and later, Zen 4 and later) */
+    AMX_ISA_AMX = 3          /* AMX-TILE + AMX-INT8 with AVX-512 VNNI (Sapphire Rapids and later) */
+} amx_isa;
+
+/* A packed weight matrix. Opaque; create with amx_pack_weights(). */
+typedef struct amx_weights amx_weights;
+
+/* Options for amx_pack_weights(). Set size = sizeof(amx_pack_opts); zero
+ * every other field for the defaults. A NULL pointer means all defaults. */
+typedef struct amx_pack_opts {
+    uint32_t size;     /* sizeof(amx_pack_opts) as the caller compiled it */
+    amx_isa isa;       /* kernel family to pack for; AMX_ISA_AUTO = best available */
+    int32_t n_threads; /* threads used while packing; 0 = 1; at most 1024 */
+    uint32_t flags;    /* reserved, must be 0 */
+} amx_pack_opts;
+
+/* Options for amx_gemm_q(). Set size = sizeof(amx_gemm_opts). NULL = defaults. */
+typedef struct amx_gemm_opts {
+    uint32_t size;     /* sizeof(amx_gemm_opts) as the caller compiled it */
+    int32_t n_threads; /* threads for this call (library pool); 0 = 1; at most 1024 */
+    uint32_t flags;    /* reserved, must be 0 */
+    int32_t amx_min_m; /* AMX handles only: smallest m that runs on AMX tiles; smaller m
+                          runs the AVX-512 VNNI kernels. 0 = the handle's default (see
+                          amx_weights_info.amx_min_m); added in 0.1, callers that pass
+                          a 12-byte struct get the default */
+} amx_gemm_opts;
+
+/*
+ * Packs n rows of k GGUF-quantized weights for fast multiplication.
+ *
+ * data      n * (k / block) consecutive blocks of `type` (row-major: the blocks of
+ *           row 0, then row 1, ...). Read only, never modified, not referenced
+ *           after the call returns: the caller may free or unmap it.
+ * data_size must equal n * (k / block) * block_bytes.
+ * k         must be a positive multiple of the block size (32 or 256).
+ * out       receives the handle; set to NULL on any failure.
+ *
+ * Returns AMX_OK, or: AMX_ERR_INVALID_ARG (NULL data or out, n or k <= 0, bad
+ * options), AMX_ERR_UNSUPPORTED_TYPE, AMX_ERR_BAD_SHAPE, AMX_ERR_SIZE_MISMATCH,
+ * AMX_ERR_ISA_UNAVAILABLE (opts->isa forced to one this machine cannot run),
+ * AMX_ERR_NO_MEMORY.
+ */
+AMXQ_API amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const void *data,
+                                     size_t data_size, const amx_pack_opts *opts,
+                                     amx_weights **out);
+
+/*
+ * y[i*ldy + j] = sum_k x[i*ldx + k] * W[j][k] for 0 <= i < m, 0 <= j < n.
+ *
+ * x is read only; ldx >= k and ldy >= n count floats. Only the m x n output
+ * elements are written; y's padding between rows is never touched. x and y
+ * must not overlap. m = 0 does nothing and returns AMX_OK (x and y may then
+ * be NULL). Each activation row is quantized per block exactly as ggml's x86
+ * CPU backend does for this weight type (see README, "Numerics").
+ *
+ * The result does not depend on n_threads: every output element is computed
+ * by one thread with the same instruction sequence, so results are bitwise
+ * identical for any thread count.
+ *
+ * Returns AMX_OK, AMX_ERR_INVALID_ARG (NULL handle/pointers, m < 0, ldx < k,
+ * ldy < n, bad options) or AMX_ERR_NO_MEMORY; on failure y is not written.
+ */
+AMXQ_API amx_status amx_gemm_q(const amx_weights *w, int64_t m, const float *x, int64_t ldx,
+                               float *y, int64_t ldy, const amx_gemm_opts *opts);
+
+/* Frees a handle. NULL is fine. */
+AMXQ_API void amx_weights_free(amx_weights *w);
+
+/* A short English description of a status. Never NULL, also for unknown values. */
+AMXQ_API const char *amx_status_str(amx_status s);
+
+/* ---- Handle queries ------------------------------------------------------ */
+
+/* What a handle holds and which kernels it runs. Set size = sizeof(amx_weights_info)
+ * before the call; the library fills the fields that fit in `size`. */
+typedef struct amx_weights_info {
+    uint32_t size;         /* in: sizeof(amx_weights_info) as the caller compiled it */
+    amx_type type;
+    int64_t n;
+    int64_t k;
+    amx_isa isa;           /* kernel family the handle was packed for (never AUTO) */
+    int32_t amx_min_m;     /* AMX handles: default smallest m run on tiles; else 0 */
+    uint64_t packed_bytes; /* bytes the handle holds (header and padding included) */
+    uint64_t gguf_bytes;   /* n * (k / block) * block_bytes */
+    const char *kernel;    /* variant name, e.g. "vnni512_q4_0"; static storage */
+    const char *layout;    /* packed layout name, e.g. "q4_0p16"; static storage */
+} amx_weights_info;
+
+/* Fills *info. AMX_ERR_INVALID_ARG on a NULL or invalid handle, NULL info or
+ * info->size too small to hold the first fields (type, n, k). */
+AMXQ_API amx_status amx_weights_query(const amx_weights *w, amx_weights_info *info);
+
+/* Name of the kernel amx_gemm_q() runs on this handle for m rows, e.g.
+ * "vnni512_gemv_q4_0_4x16". Static storage; "invalid" for a NULL/invalid handle. */
+AMXQ_API const char *amx_weights_kernel(const amx_weights *w, int64_t m);
+
+/* Writes the original GGUF blocks back (the exact bytes that were packed).
+ * data_size must equal the handle's gguf_bytes. */
+AMXQ_API amx_status amx_weights_unpack(const amx_weights *w, void *data, size_t data_size);
+
+/* ---- Blocks to floats ---------------------------------------------------- */
+
+/* Decodes n_elements values (a multiple of the block size) from GGUF blocks to
+ * F32, exactly as ggml's dequantize_row_* functions do. data_size must equal the
+ * blocks' byte count. */
+AMXQ_API amx_status amx_dequantize(amx_type type, int64_t n_elements, const void *data,
+                                   size_t data_size, float *out);
+
+/* Elements per block and bytes per block of a type; 0 for unsupported types. */
+AMXQ_API int32_t amx_type_block_size(amx_type type);
+AMXQ_API int32_t amx_type_block_bytes(amx_type type);
+/* "Q4_0", "Q4_K", ...; "unknown" for other values. */
+AMXQ_API const char *amx_type_name(amx_type type);
+
+/* ---- CPU report ---------------------------------------------------------- */
+
+/* The best kernel family AUTO would pick on this machine (after the
+ * AMXQ_MAX_ISA environment cap). */
+AMXQ_API amx_isa amx_cpu_best_isa(void);
+
+/* 1 if this machine can run `isa`, 0 if not. *why (when why is not NULL)
+ * receives a static string: "available", or the reason it is not (missing
+ * CPUID bit, OS state not enabled in XCR0, no AMX palette, arch_prctl refused,
+ * capped by AMXQ_MAX_ISA, ...). AUTO and SCALAR are always available. */
+AMXQ_API int32_t amx_cpu_supports(amx_isa isa, const char **why);
+
+/* A multi-line human-readable report of what was detected. Static storage. */
+AMXQ_API const char *amx_cpu_report(void);
+
+/* "auto", "scalar", "avx512_vnni", "amx"; "unknown" for other values. */
+AMXQ_API const char *amx_isa_name(amx_isa isa);
+
+/* ---- Version ------------------------------------------------------------- */
+
+/* The library's version as major * 10000 + minor * 100 + patch. */
+AMXQ_API uint32_t amx_version(void);
+/* "0.1.0" (plus build details); static storage. */
+AMXQ_API const char *amx_version_str(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AMXQ_H */

@@ -1,0 +1,359 @@
+/*
+ * The public entry points: argument validation, variant selection, workspace
+ * and threading. Every check happens before anything is written, so a failed
+ * call leaves the caller's memory exactly as it was.
+ */
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amxq.h"
+#include "cpu.h"
+#include "dispatch.h"
+#include "formats.h"
+#include "pool.h"
+#include "ref/ref.h"
+
+#ifndef AMXQ_VERSION_EXTRA
+#define AMXQ_VERSION_EXTRA ""
+#endif
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+/* Largest n or k accepted: kernels index one row's blocks and bytes with
+ * 32-bit integers. n * k is capped so every byte count fits comfortably. */
+#define AMXQ_MAX_DIM ((int64_t)1 << 31)
+#define AMXQ_MAX_ELEMS ((int64_t)1 << 50)
+/* The first published sizes of the option structs. */
+#define PACK_OPTS_V0_SIZE 16u
+#define GEMM_OPTS_V0_SIZE 12u
+#define OPTS_MAX_SIZE 4096u
+/* Below this many activation values the caller's thread quantizes alone. */
+#define PARALLEL_QUANTIZE_MIN ((int64_t)1 << 16)
+/* Workspaces larger than this are released after the call. */
+#define WORKSPACE_KEEP_MAX ((size_t)64 << 20)
+
+const char *amx_status_str(amx_status s) {
+    switch (s) {
+    case AMX_OK: return "success";
+    case AMX_ERR_INVALID_ARG: return "invalid argument";
+    case AMX_ERR_UNSUPPORTED_TYPE: return "unsupported weight type";
+    case AMX_ERR_BAD_SHAPE: return "bad shape: k must be a positive multiple of the block size and n*k indexable";
+    case AMX_ERR_SIZE_MISMATCH: return "data size does not match n, k and the type";
+    case AMX_ERR_NO_MEMORY: return "out of memory";
+    case AMX_ERR_ISA_UNAVAILABLE: return "requested ISA is not available on this CPU/OS";
+    case AMX_ERR_WORKSPACE: return "workspace too small or misaligned";
+    }
+    return "unknown status";
+}
+
+const char *amx_isa_name(amx_isa isa) {
+    switch (isa) {
+    case AMX_ISA_AUTO: return "auto";
+    case AMX_ISA_SCALAR: return "scalar";
+    case AMX_ISA_AVX512_VNNI: return "avx512_vnni";
+    case AMX_ISA_AMX: return "amx";
+    }
+    return "unknown";
+}
+
+const char *amx_type_name(amx_type type) {
+    const type_info *ti = amxq_type_info(type);
+    return ti ? ti->name : "unknown";
+}
+
+int32_t amx_type_block_size(amx_type type) {
+    const type_info *ti = amxq_type_info(type);
+    return ti ? ti->block : 0;
+}
+
+int32_t amx_type_block_bytes(amx_type type) {
+    const type_info *ti = amxq_type_info(type);
+    return ti ? ti->bytes : 0;
+}
+
+uint32_t amx_version(void) {
+    return AMXQ_VERSION_MAJOR * 10000u + AMXQ_VERSION_MINOR * 100u + AMXQ_VERSION_PATCH;
+}
+
+const char *amx_version_str(void) {
+    return STR(AMXQ_VERSION_MAJOR) "." STR(AMXQ_VERSION_MINOR) "." STR(AMXQ_VERSION_PATCH) AMXQ_VERSION_EXTRA;
+}
+
+amx_isa amx_cpu_best_isa(void) { return amxq_best_isa(); }
+
+int32_t amx_cpu_supports(amx_isa isa, const char **why) { return amxq_isa_usable(isa, why); }
+
+const char *amx_cpu_report(void) { return amxq_cpu_report(); }
+
+/* ---- option structs -------------------------------------------------------- */
+
+/* Copies a caller's option struct of `size` bytes into `dst` (`known` bytes,
+ * pre-filled with defaults). Smaller than the first published size, larger
+ * than we can check, or non-zero bytes we do not know: invalid. */
+static int copy_opts(void *dst, size_t known, const void *src, uint32_t v0_size) {
+    uint32_t size;
+    memcpy(&size, src, sizeof size);
+    if (size < v0_size || size > OPTS_MAX_SIZE) return 0;
+    const size_t n = size < known ? size : known;
+    memcpy(dst, src, n);
+    for (size_t i = known; i < size; i++)
+        if (((const unsigned char *)src)[i] != 0) return 0;
+    return 1;
+}
+
+static int isa_valid(amx_isa isa) { return isa >= AMX_ISA_AUTO && isa <= AMX_ISA_AMX; }
+
+static amx_status read_pack_opts(const amx_pack_opts *o, amx_pack_opts *r) {
+    *r = (amx_pack_opts){.size = sizeof *r, .isa = AMX_ISA_AUTO};
+    if (!o) return AMX_OK;
+    if (!copy_opts(r, sizeof *r, o, PACK_OPTS_V0_SIZE)) return AMX_ERR_INVALID_ARG;
+    if (!isa_valid(r->isa) || r->n_threads < 0 || r->n_threads > AMXQ_MAX_THREADS || r->flags)
+        return AMX_ERR_INVALID_ARG;
+    if (r->n_threads == 0) r->n_threads = 1;
+    return AMX_OK;
+}
+
+static amx_status read_gemm_opts(const amx_gemm_opts *o, amx_gemm_opts *r) {
+    *r = (amx_gemm_opts){.size = sizeof *r};
+    if (o && !copy_opts(r, sizeof *r, o, GEMM_OPTS_V0_SIZE)) return AMX_ERR_INVALID_ARG;
+    if (r->n_threads < 0 || r->n_threads > AMXQ_MAX_THREADS || r->flags || r->amx_min_m < 0)
+        return AMX_ERR_INVALID_ARG;
+    if (r->n_threads == 0) r->n_threads = 1;
+    return AMX_OK;
+}
+
+/* ---- packing --------------------------------------------------------------- */
+
+static int handle_ok(const amx_weights *w) { return w && w->magic == AMXQ_WEIGHTS_MAGIC; }
+
+static const amx_variant *choose_variant(amx_type type, amx_isa isa, amx_status *st) {
+    if (isa == AMX_ISA_AUTO) {
+        for (int i = AMX_ISA_AMX; i >= AMX_ISA_SCALAR; i--) {
+            const amx_variant *v = amxq_find_variant(type, (amx_isa)i);
+            if (v && amxq_isa_usable((amx_isa)i, NULL)) return v;
+        }
+        *st = AMX_ERR_UNSUPPORTED_TYPE;
+        return NULL;
+    }
+    if (!amxq_isa_usable(isa, NULL)) {
+        *st = AMX_ERR_ISA_UNAVAILABLE;
+        return NULL;
+    }
+    const amx_variant *v = amxq_find_variant(type, isa);
+    if (!v) *st = AMX_ERR_UNSUPPORTED_TYPE;
+    return v;
+}
+
+typedef struct {
+    amx_weights *w;
+    const void *src;
+    int64_t units;
+} pack_job;
+
+static void pack_task(void *ctx, int ith, int nth) {
+    const pack_job *j = ctx;
+    int64_t u0, u1;
+    amxq_split(j->units, ith, nth, &u0, &u1);
+    if (u1 > u0) j->w->v->pack(j->w, (uint8_t *)j->w->data, j->src, u0, u1);
+}
+
+amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const void *data, size_t data_size,
+                            const amx_pack_opts *opts, amx_weights **out) {
+    if (!out) return AMX_ERR_INVALID_ARG;
+    *out = NULL;
+    amx_pack_opts o;
+    amx_status st = read_pack_opts(opts, &o);
+    if (st != AMX_OK) return st;
+    if (!data || n <= 0 || k <= 0) return AMX_ERR_INVALID_ARG;
+    const type_info *ti = amxq_type_info(type);
+    if (!ti) return AMX_ERR_UNSUPPORTED_TYPE;
+    if (k % ti->block != 0 || n > AMXQ_MAX_DIM || k > AMXQ_MAX_DIM || n > AMXQ_MAX_ELEMS / k)
+        return AMX_ERR_BAD_SHAPE;
+    const size_t gguf = (size_t)n * (size_t)(k / ti->block) * (size_t)ti->bytes;
+    if (data_size != gguf) return AMX_ERR_SIZE_MISMATCH;
+    const amx_variant *v = choose_variant(type, o.isa, &st);
+    if (!v) return st;
+
+    amx_weights *w = calloc(1, sizeof *w);
+    if (!w) return AMX_ERR_NO_MEMORY;
+    w->v = v;
+    w->type = type;
+    w->n = n;
+    w->k = k;
+    w->kb = k / ti->block;
+    w->gguf_bytes = gguf;
+    const size_t payload = (v->packed_size(type, n, k) + 63) & ~(size_t)63;
+    w->packed_bytes = sizeof(amx_pack_header) + payload;
+    w->base = aligned_alloc(64, w->packed_bytes);
+    if (!w->base) {
+        free(w);
+        return AMX_ERR_NO_MEMORY;
+    }
+    amx_pack_header *h = (amx_pack_header *)w->base;
+    memset(h, 0, sizeof *h);
+    memcpy(h->magic, "AMXQPACK", 8);
+    h->version = AMXQ_PACK_LAYOUT_VERSION;
+    h->type = (uint32_t)type;
+    h->n = n;
+    h->k = k;
+    strncpy(h->layout, v->layout, sizeof h->layout - 1);
+    w->data = w->base + sizeof(amx_pack_header);
+    /* the rounding to 64 bytes is never read, but the packed bytes must be a
+     * function of the input alone */
+    const size_t used = v->packed_size(type, n, k);
+    memset(w->base + sizeof(amx_pack_header) + used, 0, payload - used);
+
+    pack_job job = {w, data, (n + v->pack_rows - 1) / v->pack_rows};
+    const int nth = (int64_t)o.n_threads < job.units ? o.n_threads : (int)job.units;
+    amxq_pool_run(nth, pack_task, NULL, &job);
+    w->magic = AMXQ_WEIGHTS_MAGIC;
+    *out = w;
+    return AMX_OK;
+}
+
+void amx_weights_free(amx_weights *w) {
+    if (!w) return;
+    w->magic = 0;
+    free(w->base);
+    free(w);
+}
+
+/* ---- queries --------------------------------------------------------------- */
+
+amx_status amx_weights_query(const amx_weights *w, amx_weights_info *info) {
+    if (!handle_ok(w) || !info) return AMX_ERR_INVALID_ARG;
+    const uint32_t size = info->size;
+    if (size < offsetof(amx_weights_info, k) + sizeof(int64_t) || size > OPTS_MAX_SIZE)
+        return AMX_ERR_INVALID_ARG;
+    const amx_weights_info full = {
+        .size = size,
+        .type = w->type,
+        .n = w->n,
+        .k = w->k,
+        .isa = w->v->isa,
+        .amx_min_m = w->amx_min_m,
+        .packed_bytes = w->packed_bytes,
+        .gguf_bytes = w->gguf_bytes,
+        .kernel = w->v->name,
+        .layout = w->v->layout,
+    };
+    memcpy(info, &full, size < sizeof full ? size : sizeof full);
+    if (size > sizeof full) memset((char *)info + sizeof full, 0, size - sizeof full);
+    return AMX_OK;
+}
+
+const char *amx_weights_kernel(const amx_weights *w, int64_t m) {
+    if (!handle_ok(w)) return "invalid";
+    return w->v->kernel_name(w, m);
+}
+
+amx_status amx_weights_unpack(const amx_weights *w, void *data, size_t data_size) {
+    if (!handle_ok(w) || !data) return AMX_ERR_INVALID_ARG;
+    if (data_size != w->gguf_bytes) return AMX_ERR_SIZE_MISMATCH;
+    w->v->unpack(w, data, 0, (w->n + w->v->pack_rows - 1) / w->v->pack_rows);
+    return AMX_OK;
+}
+
+amx_status amx_dequantize(amx_type type, int64_t n_elements, const void *data, size_t data_size,
+                          float *out) {
+    if (!data || !out || n_elements <= 0) return AMX_ERR_INVALID_ARG;
+    const type_info *ti = amxq_type_info(type);
+    if (!ti) return AMX_ERR_UNSUPPORTED_TYPE;
+    if (n_elements % ti->block != 0 || n_elements > AMXQ_MAX_ELEMS) return AMX_ERR_BAD_SHAPE;
+    if (data_size != (size_t)(n_elements / ti->block) * (size_t)ti->bytes) return AMX_ERR_SIZE_MISMATCH;
+    ref_dequantize_row(type, data, out, n_elements);
+    return AMX_OK;
+}
+
+/* ---- multiply -------------------------------------------------------------- */
+
+/* A grow-only activation workspace per calling thread, freed at thread exit. */
+static pthread_key_t g_ws_key;
+static pthread_once_t g_ws_once = PTHREAD_ONCE_INIT;
+static __thread void *t_ws;
+static __thread size_t t_ws_size;
+
+static void ws_key_init(void) { pthread_key_create(&g_ws_key, free); }
+
+static void *workspace_get(size_t bytes) {
+    pthread_once(&g_ws_once, ws_key_init);
+    if (bytes <= t_ws_size) return t_ws;
+    const size_t sz = (bytes + 4095) & ~(size_t)4095;
+    void *p = aligned_alloc(4096, sz);
+    if (!p) return NULL;
+    free(t_ws);
+    t_ws = p;
+    t_ws_size = sz;
+    pthread_setspecific(g_ws_key, p);
+    return p;
+}
+
+static void workspace_trim(void) {
+    if (t_ws_size > WORKSPACE_KEEP_MAX) {
+        free(t_ws);
+        t_ws = NULL;
+        t_ws_size = 0;
+        pthread_setspecific(g_ws_key, NULL);
+    }
+}
+
+typedef struct {
+    const amx_weights *w;
+    int64_t m;
+    const float *x;
+    int64_t ldx;
+    float *y;
+    int64_t ldy;
+    void *ws;
+    int64_t items;
+    int parallel_quantize;
+    amx_call_opts call;
+} gemm_job;
+
+static void quantize_task(void *ctx, int ith, int nth) {
+    const gemm_job *j = ctx;
+    int64_t m0, m1;
+    amxq_split(j->m, ith, nth, &m0, &m1);
+    if (m1 > m0) j->w->v->quantize(j->w, j->x, j->ldx, j->m, j->ws, m0, m1);
+}
+
+static void compute_task(void *ctx, int ith, int nth) {
+    const gemm_job *j = ctx;
+    int64_t i0, i1;
+    amxq_split(j->items, ith, nth, &i0, &i1);
+    if (i1 > i0) j->w->v->compute(j->w, j->m, j->ws, j->y, j->ldy, i0, i1, &j->call);
+}
+
+/* (rows - 1) * ld + cols must be addressable. */
+static int extent_ok(int64_t rows, int64_t ld, int64_t cols) {
+    return rows <= 1 || (rows - 1) <= (INT64_MAX / 8 - cols) / ld;
+}
+
+amx_status amx_gemm_q(const amx_weights *w, int64_t m, const float *x, int64_t ldx, float *y,
+                      int64_t ldy, const amx_gemm_opts *opts) {
+    if (!handle_ok(w)) return AMX_ERR_INVALID_ARG;
+    amx_gemm_opts o;
+    const amx_status st = read_gemm_opts(opts, &o);
+    if (st != AMX_OK) return st;
+    if (m < 0 || ldx < w->k || ldy < w->n) return AMX_ERR_INVALID_ARG;
+    if (m == 0) return AMX_OK;
+    if (!x || !y || !extent_ok(m, ldx, w->k) || !extent_ok(m, ldy, w->n)) return AMX_ERR_INVALID_ARG;
+
+    gemm_job job = {w, m, x, ldx, y, ldy, NULL, w->v->n_items(w, m), 0,
+                    {o.amx_min_m ? o.amx_min_m : w->amx_min_m}};
+    job.ws = workspace_get(w->v->act_size(w, m));
+    if (!job.ws) return AMX_ERR_NO_MEMORY;
+
+    int nth = o.n_threads;
+    if (nth > job.items) nth = (int)job.items;
+    if (nth > 1 && m * w->k >= PARALLEL_QUANTIZE_MIN) {
+        amxq_pool_run(nth, quantize_task, compute_task, &job);
+    } else {
+        quantize_task(&job, 0, 1);
+        amxq_pool_run(nth, compute_task, NULL, &job);
+    }
+    workspace_trim();
+    return AMX_OK;
+}

@@ -1,0 +1,27 @@
+/* The table of kernel variants: one row per (weight type, ISA). */
+#include "dispatch.h"
+
+#include "ref/ref_variant.h"
+
+#define REF_ROW(T, tname)                                                                        \
+    {.name = "ref_" tname, .type = AMX_TYPE_##T, .isa = AMX_ISA_SCALAR, .layout = "gguf",         \
+     .pack_rows = REF_PACK_ROWS, .packed_size = ref_packed_size, .pack = ref_pack,               \
+     .unpack = ref_unpack, .act_size = ref_act_size, .quantize = ref_quantize,                   \
+     .n_items = ref_n_items, .compute = ref_compute, .kernel_name = ref_kernel_name}
+
+static const amx_variant k_variants[] = {
+    REF_ROW(Q4_0, "q4_0"), REF_ROW(Q4_1, "q4_1"), REF_ROW(Q8_0, "q8_0"),
+    REF_ROW(Q4_K, "q4_K"), REF_ROW(Q5_K, "q5_K"), REF_ROW(Q6_K, "q6_K"),
+    REF_ROW(IQ4_XS, "iq4_xs"),
+};
+
+const amx_variant *amxq_variants(size_t *count) {
+    *count = sizeof(k_variants) / sizeof(k_variants[0]);
+    return k_variants;
+}
+
+const amx_variant *amxq_find_variant(amx_type type, amx_isa isa) {
+    for (size_t i = 0; i < sizeof(k_variants) / sizeof(k_variants[0]); i++)
+        if (k_variants[i].type == type && k_variants[i].isa == isa) return &k_variants[i];
+    return NULL;
+}

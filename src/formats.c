@@ -1,0 +1,22 @@
+#include "formats.h"
+
+#include <stddef.h>
+
+const int8_t amxq_kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                       1,    13,   25,  38,  53,  69,  89,  113};
+
+static const type_info k_types[] = {
+    {AMX_TYPE_Q4_0, "Q4_0", QK32, sizeof(block_q4_0), ACT_Q8_0},
+    {AMX_TYPE_Q4_1, "Q4_1", QK32, sizeof(block_q4_1), ACT_Q8_1},
+    {AMX_TYPE_Q8_0, "Q8_0", QK32, sizeof(block_q8_0), ACT_Q8_0},
+    {AMX_TYPE_Q4_K, "Q4_K", QK_K, sizeof(block_q4_K), ACT_Q8_K},
+    {AMX_TYPE_Q5_K, "Q5_K", QK_K, sizeof(block_q5_K), ACT_Q8_K},
+    {AMX_TYPE_Q6_K, "Q6_K", QK_K, sizeof(block_q6_K), ACT_Q8_K},
+    {AMX_TYPE_IQ4_XS, "IQ4_XS", QK_K, sizeof(block_iq4_xs), ACT_Q8_K},
+};
+
+const type_info *amxq_type_info(amx_type type) {
+    for (size_t i = 0; i < sizeof(k_types) / sizeof(k_types[0]); i++)
+        if (k_types[i].type == type) return &k_types[i];
+    return NULL;
+}

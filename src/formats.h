@@ -1,0 +1,118 @@
+/*
+ * GGUF block formats: sizes, field offsets as C structs, fp16 conversion.
+ *
+ * The structs mirror ggml's on-disk block layouts byte for byte (checked by
+ * static asserts), so a pointer into a GGUF tensor can be read through them.
+ */
+#ifndef AMXQ_FORMATS_H
+#define AMXQ_FORMATS_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "amxq.h"
+
+#define QK32 32
+#define QK_K 256
+
+typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;              /* 18 B */
+typedef struct { uint16_t d, m; uint8_t qs[16]; } block_q4_1;           /* 20 B */
+typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;               /* 34 B */
+typedef struct { uint16_t d, s; int8_t qs[32]; } block_q8_1;            /* 36 B, s = d * sum(qs) */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } block_q4_K;            /* 144 B */
+typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } block_q5_K; /* 176 B */
+typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } block_q6_K;   /* 210 B */
+typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } block_q8_K;                      /* 292 B */
+typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[4]; uint8_t qs[128]; } block_iq4_xs; /* 136 B */
+
+_Static_assert(sizeof(block_q4_0) == 18, "block_q4_0");
+_Static_assert(sizeof(block_q4_1) == 20, "block_q4_1");
+_Static_assert(sizeof(block_q8_0) == 34, "block_q8_0");
+_Static_assert(sizeof(block_q8_1) == 36, "block_q8_1");
+_Static_assert(sizeof(block_q4_K) == 144, "block_q4_K");
+_Static_assert(sizeof(block_q5_K) == 176, "block_q5_K");
+_Static_assert(sizeof(block_q6_K) == 210, "block_q6_K");
+_Static_assert(sizeof(block_q8_K) == 292, "block_q8_K");
+_Static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs");
+
+/* The 16 values an IQ4_NL / IQ4_XS index selects. */
+extern const int8_t amxq_kvalues_iq4nl[16];
+
+/* Q4_K / Q5_K: the 6-bit scale and min of sub-block j (0..7) from the 12
+ * packed scale bytes. */
+static inline void kquant_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *mn) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *mn = q[j + 4] & 63;
+    } else {
+        *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *mn = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* IQ4_XS: the 6-bit scale of sub-block j (0..7), before ggml subtracts 32. */
+static inline int iq4xs_scale(const block_iq4_xs *b, int j) {
+    return ((b->scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((b->scales_h >> (2 * j)) & 3) << 4);
+}
+
+/* Activation format ggml's CPU backend uses against each weight type. */
+typedef enum { ACT_Q8_0, ACT_Q8_1, ACT_Q8_K } act_kind;
+
+typedef struct {
+    amx_type type;
+    const char *name;
+    int32_t block;       /* elements per block */
+    int32_t bytes;       /* bytes per block */
+    act_kind act;        /* activation quantization */
+} type_info;
+
+/* NULL for types the library does not implement. */
+const type_info *amxq_type_info(amx_type type);
+
+/* ---- fp16 <-> fp32, exact and independent of CPU features ---------------- */
+
+static inline uint32_t f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float f32_from_bits(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* Exact widening (every fp16 value is a float), NaN payloads kept. */
+static inline float fp16_to_fp32(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t e = (h >> 10) & 0x1f, m = h & 0x3ffu;
+    if (e == 0) {
+        /* zero or subnormal: m * 2^-24, exact in float */
+        const float v = (float)m * 5.9604644775390625e-8f;
+        return f32_from_bits(f32_bits(v) | sign);
+    }
+    if (e == 31) return f32_from_bits(sign | 0x7f800000u | (m << 13));
+    return f32_from_bits(sign | ((e + 112) << 23) | (m << 13));
+}
+
+/* Round to nearest even, as F16C's vcvtps2ph with imm 0 (what ggml uses on x86).
+ * Overflow gives infinity, NaN stays NaN (quiet). */
+static inline uint16_t fp32_to_fp16(float f) {
+    uint32_t x = f32_bits(f);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((ax >> 13) & 0x3ffu));
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520 rounds to inf */
+    if (ax < 0x38800000u) {
+        /* below the smallest normal half (2^-14): adding 0.5 puts the half's
+         * subnormal unit (2^-24) at the float's last mantissa bit, so the FPU
+         * does the round-to-nearest-even for us. */
+        const float t = f32_from_bits(ax) + 0.5f;
+        return (uint16_t)(sign | (f32_bits(t) - 0x3f000000u));
+    }
+    const uint32_t odd = (ax >> 13) & 1u;
+    ax += 0xc8000fffu + odd; /* rebias exponent by -112 and round the 13 dropped bits */
+    return (uint16_t)(sign | (ax >> 13));
+}
+
+/* Round to nearest, ties to even, for |v| < 2^22: the float addition of
+ * 1.5 * 2^23 leaves the rounded integer in the low mantissa bits. This is
+ * ggml's nearest_int and matches vcvtps2dq / vroundps in the default mode. */
+static inline int32_t round_nearest_even(float v) {
+    const float t = v + 12582912.0f;
+    return (int32_t)(f32_bits(t) & 0x007fffffu) - 0x00400000;
+}
+
+#endif

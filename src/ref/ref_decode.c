@@ -1,0 +1,120 @@
+/* Block decoding, element for element as ggml's dequantize_row_* (same float
+ * operations in the same order, so results are bitwise equal). */
+#include "ref.h"
+
+static void decode_q4_0(const block_q4_0 *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d);
+        for (int j = 0; j < 16; j++) {
+            y[i * 32 + j] = (float)((b[i].qs[j] & 0xF) - 8) * d;
+            y[i * 32 + j + 16] = (float)((b[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void decode_q4_1(const block_q4_1 *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d), m = fp16_to_fp32(b[i].m);
+        for (int j = 0; j < 16; j++) {
+            y[i * 32 + j] = (float)(b[i].qs[j] & 0xF) * d + m;
+            y[i * 32 + j + 16] = (float)(b[i].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+static void decode_q8_0(const block_q8_0 *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d);
+        for (int j = 0; j < 32; j++) y[i * 32 + j] = (float)b[i].qs[j] * d;
+    }
+}
+
+static void decode_q4_K(const block_q4_K *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
+        const uint8_t *q = b[i].qs;
+        for (int c = 0; c < 4; c++) {
+            uint8_t sc, mn;
+            kquant_scale_min(2 * c, b[i].scales, &sc, &mn);
+            const float d1 = d * sc, m1 = dmin * mn;
+            kquant_scale_min(2 * c + 1, b[i].scales, &sc, &mn);
+            const float d2 = d * sc, m2 = dmin * mn;
+            for (int l = 0; l < 32; l++) *y++ = d1 * (q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++) *y++ = d2 * (q[l] >> 4) - m2;
+            q += 32;
+        }
+    }
+}
+
+static void decode_q5_K(const block_q5_K *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
+        const uint8_t *ql = b[i].qs, *qh = b[i].qh;
+        unsigned u1 = 1, u2 = 2;
+        for (int c = 0; c < 4; c++) {
+            uint8_t sc, mn;
+            kquant_scale_min(2 * c, b[i].scales, &sc, &mn);
+            const float d1 = d * sc, m1 = dmin * mn;
+            kquant_scale_min(2 * c + 1, b[i].scales, &sc, &mn);
+            const float d2 = d * sc, m2 = dmin * mn;
+            for (int l = 0; l < 32; l++) *y++ = d1 * ((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+            for (int l = 0; l < 32; l++) *y++ = d2 * ((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+            ql += 32;
+            u1 <<= 2;
+            u2 <<= 2;
+        }
+    }
+}
+
+static void decode_q6_K(const block_q6_K *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d);
+        const uint8_t *ql = b[i].ql, *qh = b[i].qh;
+        const int8_t *sc = b[i].scales;
+        for (int h = 0; h < 2; h++) {
+            for (int l = 0; l < 32; l++) {
+                const int is = l / 16;
+                const int q1 = (int8_t)((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int q2 = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q3 = (int8_t)((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int q4 = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                y[l + 0] = d * sc[is + 0] * q1;
+                y[l + 32] = d * sc[is + 2] * q2;
+                y[l + 64] = d * sc[is + 4] * q3;
+                y[l + 96] = d * sc[is + 6] * q4;
+            }
+            y += 128;
+            ql += 64;
+            qh += 32;
+            sc += 8;
+        }
+    }
+}
+
+static void decode_iq4_xs(const block_iq4_xs *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d);
+        const uint8_t *qs = b[i].qs;
+        for (int s = 0; s < 8; s++) {
+            const float dl = d * (float)(iq4xs_scale(&b[i], s) - 32);
+            for (int j = 0; j < 16; j++) {
+                y[j] = dl * amxq_kvalues_iq4nl[qs[j] & 0xF];
+                y[j + 16] = dl * amxq_kvalues_iq4nl[qs[j] >> 4];
+            }
+            y += 32;
+            qs += 16;
+        }
+    }
+}
+
+void ref_dequantize_row(amx_type type, const void *blocks, float *out, int64_t k) {
+    switch (type) {
+    case AMX_TYPE_Q4_0: decode_q4_0(blocks, out, k / QK32); break;
+    case AMX_TYPE_Q4_1: decode_q4_1(blocks, out, k / QK32); break;
+    case AMX_TYPE_Q8_0: decode_q8_0(blocks, out, k / QK32); break;
+    case AMX_TYPE_Q4_K: decode_q4_K(blocks, out, k / QK_K); break;
+    case AMX_TYPE_Q5_K: decode_q5_K(blocks, out, k / QK_K); break;
+    case AMX_TYPE_Q6_K: decode_q6_K(blocks, out, k / QK_K); break;
+    case AMX_TYPE_IQ4_XS: decode_iq4_xs(blocks, out, k / QK_K); break;
+    }
+}

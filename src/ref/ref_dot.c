@@ -1,0 +1,182 @@
+/*
+ * Dot products of one weight row with one quantized activation row, with
+ * ggml's generic kernels' integer sums and float operations in their order
+ * (ggml-cpu/quants.c, ggml_vec_dot_*_generic), so the scalar family can be
+ * compared with ggml bit for bit.
+ */
+#include "ref.h"
+
+static float dot_q4_0(int64_t nb, const block_q4_0 *x, const block_q8_0 *y) {
+    float sumf = 0.0f;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        int sumi0 = 0, sumi1 = 0;
+        for (int j = 0; j < 16; j++) {
+            sumi0 += ((x[ib].qs[j] & 0x0F) - 8) * y[ib].qs[j];
+            sumi1 += ((x[ib].qs[j] >> 4) - 8) * y[ib].qs[j + 16];
+        }
+        const int sumi = sumi0 + sumi1;
+        sumf += (float)sumi * fp16_to_fp32(x[ib].d) * fp16_to_fp32(y[ib].d);
+    }
+    return sumf;
+}
+
+static float dot_q4_1(int64_t nb, const block_q4_1 *x, const block_q8_1 *y) {
+    float sumf = 0.0f;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        int sumi0 = 0, sumi1 = 0;
+        for (int j = 0; j < 16; j++) {
+            sumi0 += (x[ib].qs[j] & 0x0F) * y[ib].qs[j];
+            sumi1 += (x[ib].qs[j] >> 4) * y[ib].qs[j + 16];
+        }
+        const int sumi = sumi0 + sumi1;
+        sumf += (fp16_to_fp32(x[ib].d) * fp16_to_fp32(y[ib].d)) * (float)sumi +
+                fp16_to_fp32(x[ib].m) * fp16_to_fp32(y[ib].s);
+    }
+    return sumf;
+}
+
+static float dot_q8_0(int64_t nb, const block_q8_0 *x, const block_q8_0 *y) {
+    float sumf = 0.0f;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        int sumi = 0;
+        for (int j = 0; j < 32; j++) sumi += x[ib].qs[j] * y[ib].qs[j];
+        sumf += (float)sumi * (fp16_to_fp32(x[ib].d) * fp16_to_fp32(y[ib].d));
+    }
+    return sumf;
+}
+
+/* The part Q4_K, Q5_K and Q6_K share: per-lane int32 sums of scale * (q * a)
+ * over groups of `group` elements (32 for Q4_K/Q5_K, 16 for Q6_K), eight
+ * lanes wide as in ggml's aux32[8]. */
+static void kquant_lanes(const int8_t *q, const int8_t *a, const int *scales, int group,
+                         int32_t aux32[8]) {
+    for (int i = 0; i < 8; i++) aux32[i] = 0;
+    for (int g = 0; g < QK_K / group; g++) {
+        for (int part = 0; part < group / 8; part++) {
+            int16_t aux16[8];
+            for (int l = 0; l < 8; l++) aux16[l] = (int16_t)(a[l] * q[l]);
+            for (int l = 0; l < 8; l++) aux32[l] += scales[g] * aux16[l];
+            q += 8;
+            a += 8;
+        }
+    }
+}
+
+/* Q4_K and Q5_K: q holds the 256 unsigned quants of one superblock. */
+static void kquant45_block(const int8_t *q, const uint8_t *scales12, const block_q8_K *y,
+                           float dw, float dminw, float sums[8], float *sumf) {
+    int sc[8], mn[8];
+    for (int j = 0; j < 8; j++) {
+        uint8_t s, m;
+        kquant_scale_min(j, scales12, &s, &m);
+        sc[j] = s;
+        mn[j] = m;
+    }
+    int sumi = 0;
+    for (int j = 0; j < QK_K / 16; j++) sumi += y->bsums[j] * mn[j / 2];
+    int32_t aux32[8];
+    kquant_lanes(q, y->qs, sc, 32, aux32);
+    const float d = dw * y->d;
+    for (int l = 0; l < 8; l++) sums[l] += d * (float)aux32[l];
+    const float dmin = dminw * y->d;
+    *sumf -= dmin * (float)sumi;
+}
+
+static float dot_q4_K(int64_t nb, const block_q4_K *x, const block_q8_K *y) {
+    float sums[8] = {0}, sumf = 0.0f;
+    int8_t aux8[QK_K];
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *q4 = x[i].qs;
+        int8_t *a = aux8;
+        for (int c = 0; c < 4; c++, q4 += 32) {
+            for (int l = 0; l < 32; l++) *a++ = (int8_t)(q4[l] & 0xF);
+            for (int l = 0; l < 32; l++) *a++ = (int8_t)(q4[l] >> 4);
+        }
+        kquant45_block(aux8, x[i].scales, &y[i], fp16_to_fp32(x[i].d), fp16_to_fp32(x[i].dmin),
+                       sums, &sumf);
+    }
+    for (int l = 0; l < 8; l++) sumf += sums[l];
+    return sumf;
+}
+
+static float dot_q5_K(int64_t nb, const block_q5_K *x, const block_q8_K *y) {
+    float sums[8] = {0}, sumf = 0.0f;
+    int8_t aux8[QK_K];
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *q4 = x[i].qs, *hm = x[i].qh;
+        int8_t *a = aux8;
+        unsigned m = 1;
+        for (int c = 0; c < 4; c++, q4 += 32) {
+            for (int l = 0; l < 32; l++) *a++ = (int8_t)((q4[l] & 0xF) + (hm[l] & m ? 16 : 0));
+            m <<= 1;
+            for (int l = 0; l < 32; l++) *a++ = (int8_t)((q4[l] >> 4) + (hm[l] & m ? 16 : 0));
+            m <<= 1;
+        }
+        kquant45_block(aux8, x[i].scales, &y[i], fp16_to_fp32(x[i].d), fp16_to_fp32(x[i].dmin),
+                       sums, &sumf);
+    }
+    for (int l = 0; l < 8; l++) sumf += sums[l];
+    return sumf;
+}
+
+static float dot_q6_K(int64_t nb, const block_q6_K *x, const block_q8_K *y) {
+    float sums[8] = {0}, sumf = 0.0f;
+    int8_t aux8[QK_K];
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *q4 = x[i].ql, *qh = x[i].qh;
+        int8_t *a = aux8;
+        for (int h = 0; h < 2; h++) {
+            for (int l = 0; l < 32; l++) {
+                a[l + 0] = (int8_t)(((q4[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+                a[l + 32] = (int8_t)(((q4[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                a[l + 64] = (int8_t)(((q4[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                a[l + 96] = (int8_t)(((q4[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            }
+            a += 128;
+            q4 += 64;
+            qh += 32;
+        }
+        int sc[16];
+        for (int j = 0; j < 16; j++) sc[j] = x[i].scales[j];
+        int32_t aux32[8];
+        kquant_lanes(aux8, y[i].qs, sc, 16, aux32);
+        const float d = fp16_to_fp32(x[i].d) * y[i].d;
+        for (int l = 0; l < 8; l++) sums[l] += d * (float)aux32[l];
+    }
+    for (int l = 0; l < 8; l++) sumf += sums[l];
+    return sumf;
+}
+
+static float dot_iq4_xs(int64_t nb, const block_iq4_xs *x, const block_q8_K *y) {
+    float sumf = 0.0f;
+    for (int64_t ibl = 0; ibl < nb; ibl++) {
+        const float d4d8 = fp16_to_fp32(x[ibl].d) * y[ibl].d;
+        const uint8_t *qs = x[ibl].qs;
+        const int8_t *q8 = y[ibl].qs;
+        for (int ib = 0; ib < 8; ib++) {
+            const float dl = d4d8 * (float)(iq4xs_scale(&x[ibl], ib) - 32);
+            int sumi1 = 0, sumi2 = 0;
+            for (int j = 0; j < 16; j++) {
+                sumi1 += q8[j] * amxq_kvalues_iq4nl[qs[j] & 0xF];
+                sumi2 += q8[j + 16] * amxq_kvalues_iq4nl[qs[j] >> 4];
+            }
+            sumf += dl * (float)(sumi1 + sumi2);
+            qs += 16;
+            q8 += 32;
+        }
+    }
+    return sumf;
+}
+
+float ref_vec_dot(amx_type type, int64_t k, const void *w, const void *a) {
+    switch (type) {
+    case AMX_TYPE_Q4_0: return dot_q4_0(k / QK32, w, a);
+    case AMX_TYPE_Q4_1: return dot_q4_1(k / QK32, w, a);
+    case AMX_TYPE_Q8_0: return dot_q8_0(k / QK32, w, a);
+    case AMX_TYPE_Q4_K: return dot_q4_K(k / QK_K, w, a);
+    case AMX_TYPE_Q5_K: return dot_q5_K(k / QK_K, w, a);
+    case AMX_TYPE_Q6_K: return dot_q6_K(k / QK_K, w, a);
+    case AMX_TYPE_IQ4_XS: return dot_iq4_xs(k / QK_K, w, a);
+    }
+    return 0.0f;
+}
