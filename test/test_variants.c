@@ -1,0 +1,214 @@
+/*
+ * Every row of the dispatch table against the fp64 oracle and the scalar
+ * reference, on adversarial shapes: M in {1..5, 15, 16, 17, 33, 64}, N below,
+ * at, above and not a multiple of the panel width, K at one block and beyond
+ * 4096, strides larger than the row, canaries after every output row; plus
+ * -128 in Q8_0 weights, extreme and subnormal scales, NaN/Inf activations (only
+ * the affected rows may turn non-finite) and NaN/Inf weight scales (the same
+ * outputs as the reference turn non-finite).
+ *
+ *   test_variants [--isa scalar|avx512_vnni|amx] [--type Q4_0|...] [--quick]
+ *
+ * A row the machine cannot run is reported as NOT RUN with the reason; if no
+ * selected row could run, the test exits 77 (skipped), never silently passes.
+ */
+#include <string.h>
+
+#include "common.h"
+#include "../src/dispatch.h"
+
+static int g_quick = 0;
+
+static int extra_depth(amx_type t, int64_t k) {
+    /* kernels may apply scales per 16 or 32 elements in float and reorder the
+     * accumulation: at most one float update per 16 elements, plus the final
+     * combination of partial sums */
+    (void)t;
+    return (int)(k / 16) + 16;
+}
+
+static amx_weights *pack(const amx_variant *v, int64_t n, int64_t k, const uint8_t *w) {
+    amx_pack_opts po = {.size = sizeof po, .isa = v->isa, .n_threads = 2};
+    amx_weights *h = NULL;
+    const amx_status st = amx_pack_weights(v->type, n, k, w, gguf_bytes(v->type, n, k), &po, &h);
+    CHECK(st == AMX_OK, "%s pack n=%lld k=%lld: %s", v->name, (long long)n, (long long)k, amx_status_str(st));
+    return h;
+}
+
+static double run_shape(const amx_variant *v, int64_t m, int64_t n, int64_t k, gen_mode mode) {
+    const amx_type t = v->type;
+    const int64_t ldx = k + 5, ldy = n + 3;
+    uint8_t *w = malloc(gguf_bytes(t, n, k));
+    gen_weights(t, n, k, w, mode);
+    if (t == AMX_TYPE_Q8_0) /* -128 breaks +127/+128 bias tricks: plant it everywhere */
+        for (int64_t b = 0; b < n * (k / 32); b++) ((block_q8_0 *)w)[b].qs[b % 32] = -128;
+    float *x = malloc((size_t)(m * ldx) * sizeof(float));
+    gen_acts(m, k, ldx, x);
+    double r = INFINITY;
+    amx_weights *h = pack(v, n, k, w);
+    if (h) {
+        guarded_out g = guarded_alloc(m, n, ldy);
+        const amx_status st = amx_gemm_q(h, m, x, ldx, g.y, ldy, NULL);
+        CHECK(st == AMX_OK, "%s gemm: %s", v->name, amx_status_str(st));
+        CHECK(guarded_intact(&g), "%s m=%lld n=%lld k=%lld wrote outside the outputs", v->name, (long long)m,
+              (long long)n, (long long)k);
+        r = oracle_check(t, m, n, k, w, x, ldx, g.y, ldy, extra_depth(t, k), v->name);
+        CHECK(r <= 1.0, "%s m=%lld n=%lld k=%lld: err/bound %.3g", v->name, (long long)m, (long long)n,
+              (long long)k, r);
+        /* packing is lossless */
+        uint8_t *back = malloc(gguf_bytes(t, n, k));
+        CHECK(amx_weights_unpack(h, back, gguf_bytes(t, n, k)) == AMX_OK &&
+                  memcmp(back, w, gguf_bytes(t, n, k)) == 0,
+              "%s n=%lld k=%lld: unpack does not give back the GGUF bytes", v->name, (long long)n, (long long)k);
+        free(back);
+        guarded_free(&g);
+        amx_weights_free(h);
+    }
+    free(w);
+    free(x);
+    return r;
+}
+
+/* Rows 1 and 3 carry Inf / NaN: exactly those rows turn non-finite. */
+static void run_nonfinite_acts(const amx_variant *v) {
+    const amx_type t = v->type;
+    const int64_t m = 5, n = 37, k = 2 * amx_type_block_size(t) + (amx_type_block_size(t) == 32 ? 64 : 0);
+    uint8_t *w = malloc(gguf_bytes(t, n, k));
+    gen_weights(t, n, k, w, GEN_NORMAL);
+    float *x = malloc((size_t)(m * k) * sizeof(float)), *y = malloc((size_t)(m * n) * sizeof(float));
+    gen_acts(m, k, k, x);
+    x[1 * k + 7] = INFINITY;
+    x[3 * k + k - 1] = NAN;
+    amx_weights *h = pack(v, n, k, w);
+    if (h) {
+        CHECK(amx_gemm_q(h, m, x, k, y, n, NULL) == AMX_OK, "%s gemm", v->name);
+        for (int64_t i = 0; i < m; i++) {
+            int nonfinite = 0;
+            for (int64_t j = 0; j < n; j++) nonfinite += !isfinite(y[i * n + j]);
+            if (i == 1 || i == 3) {
+                CHECK(nonfinite == n, "%s: row %lld has Inf/NaN input but %d of %lld outputs are finite", v->name,
+                      (long long)i, (int)(n - nonfinite), (long long)n);
+            } else {
+                const double r = oracle_check(t, 1, n, k, w, x + i * k, k, y + i * n, n, extra_depth(t, k), v->name);
+                CHECK(r <= 1.0, "%s: finite row %lld next to Inf/NaN rows: err/bound %.3g", v->name, (long long)i, r);
+            }
+        }
+        amx_weights_free(h);
+    }
+    free(w);
+    free(x);
+    free(y);
+}
+
+/* Columns 2 and 5 have a NaN / Inf scale in one block: the variant must turn
+ * exactly the outputs non-finite that the reference does, and agree elsewhere. */
+static void run_nonfinite_scales(const amx_variant *v) {
+    const amx_type t = v->type;
+    const int64_t m = 3, n = 21, k = 2 * amx_type_block_size(t);
+    const int bb = amx_type_block_bytes(t);
+    uint8_t *w = malloc(gguf_bytes(t, n, k));
+    gen_weights(t, n, k, w, GEN_NORMAL);
+    const size_t d_off = t == AMX_TYPE_Q6_K ? offsetof(block_q6_K, d) : 0; /* d is first elsewhere */
+    const uint16_t nan16 = 0x7e00, inf16 = 0x7c00;
+    memcpy(w + (size_t)(2 * 2 + 1) * bb + d_off, &nan16, 2); /* column 2, block 1 */
+    memcpy(w + (size_t)(5 * 2 + 0) * bb + d_off, &inf16, 2); /* column 5, block 0 */
+    float *x = malloc((size_t)(m * k) * sizeof(float));
+    float *y = malloc((size_t)(m * n) * sizeof(float)), *yr = malloc((size_t)(m * n) * sizeof(float));
+    gen_acts(m, k, k, x);
+    amx_weights *h = pack(v, n, k, w);
+    amx_pack_opts ro = {.size = sizeof ro, .isa = AMX_ISA_SCALAR};
+    amx_weights *hr = NULL;
+    amx_pack_weights(t, n, k, w, gguf_bytes(t, n, k), &ro, &hr);
+    if (h && hr) {
+        CHECK(amx_gemm_q(h, m, x, k, y, n, NULL) == AMX_OK, "%s gemm", v->name);
+        CHECK(amx_gemm_q(hr, m, x, k, yr, n, NULL) == AMX_OK, "reference gemm");
+        int mismatch = 0;
+        for (int64_t i = 0; i < m * n; i++) mismatch += !isfinite(y[i]) != !isfinite(yr[i]);
+        CHECK(mismatch == 0, "%s: %d outputs differ from the reference in being finite", v->name, mismatch);
+        for (int64_t j = 0; j < n; j++) {
+            if (j == 2 || j == 5) continue;
+            const double r = oracle_check(t, m, 1, k, w + (size_t)j * 2 * bb, x, k, y + j, n, extra_depth(t, k), v->name);
+            CHECK(r <= 1.0, "%s: column %lld next to NaN/Inf scales: err/bound %.3g", v->name, (long long)j, r);
+        }
+    }
+    amx_weights_free(h);
+    amx_weights_free(hr);
+    free(w);
+    free(x);
+    free(y);
+    free(yr);
+}
+
+static void run_variant(const amx_variant *v) {
+    const int64_t bs = amx_type_block_size(v->type);
+    static const int64_t ms[] = {1, 2, 3, 4, 5, 15, 16, 17, 33, 64};
+    static const int64_t ns[] = {1, 15, 16, 17, 31, 32, 33, 48, 65, 100};
+    double worst = 0;
+    for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
+            if (g_quick && (a + b) % 3) continue;
+            const double r = run_shape(v, ms[a], ns[b], bs, GEN_NORMAL);
+            if (r > worst) worst = r;
+        }
+    /* long K, on fewer shapes (the fp64 oracle is the slow part) */
+    const int64_t big_k = 4096 + bs;
+    static const int64_t ms2[] = {1, 3, 16, 17, 64};
+    static const int64_t ns2[] = {17, 32, 100};
+    for (size_t a = 0; a < sizeof ms2 / sizeof ms2[0]; a++)
+        for (size_t b = 0; b < sizeof ns2 / sizeof ns2[0]; b++) {
+            const double r = run_shape(v, ms2[a], ns2[b], g_quick ? 4 * bs : big_k, GEN_NORMAL);
+            if (r > worst) worst = r;
+        }
+    for (int rep = 0; rep < 2; rep++) {
+        const double r = run_shape(v, 17 + rep * 16, 33, 8 * bs, GEN_EXTREME);
+        if (r > worst) worst = r;
+    }
+    run_nonfinite_acts(v);
+    run_nonfinite_scales(v);
+    uint8_t *w = malloc(gguf_bytes(v->type, 16, bs));
+    gen_weights(v->type, 16, bs, w, GEN_NORMAL);
+    amx_weights *h = pack(v, 16, bs, w);
+    printf("%-20s worst err/bound %.3f  kernels: m=1 %s, m=64 %s\n", v->name, worst,
+           amx_weights_kernel(h, 1), amx_weights_kernel(h, 64));
+    amx_weights_free(h);
+    free(w);
+}
+
+int main(int argc, char **argv) {
+    const char *isa_filter = NULL, *type_filter = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--isa") && i + 1 < argc) isa_filter = argv[++i];
+        else if (!strcmp(argv[i], "--type") && i + 1 < argc) type_filter = argv[++i];
+        else if (!strcmp(argv[i], "--quick")) g_quick = 1;
+        else {
+            fprintf(stderr, "usage: %s [--isa NAME] [--type NAME] [--quick]\n", argv[0]);
+            return 2;
+        }
+    }
+    rng_seed(2024);
+    size_t nv;
+    const amx_variant *vs = amxq_variants(&nv);
+    int ran = 0, selected = 0;
+    for (size_t i = 0; i < nv; i++) {
+        if (isa_filter && strcmp(amx_isa_name(vs[i].isa), isa_filter)) continue;
+        if (type_filter && strcmp(amx_type_name(vs[i].type), type_filter)) continue;
+        selected++;
+        const char *why;
+        if (!amx_cpu_supports(vs[i].isa, &why)) {
+            printf("NOT RUN: %s on this machine: %s\n", vs[i].name, why);
+            continue;
+        }
+        run_variant(&vs[i]);
+        ran++;
+    }
+    if (selected == 0) {
+        printf("no dispatch-table row matches the filter\n");
+        return g_failures ? 1 : 77;
+    }
+    if (ran == 0) {
+        printf("SKIPPED: none of the %d selected rows can run here (see NOT RUN lines)\n", selected);
+        return 77;
+    }
+    printf("%d of %d selected rows ran\n", ran, selected);
+    return test_finish("test_variants");
+}
