@@ -184,6 +184,13 @@ amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const void *dat
     w->k = k;
     w->kb = k / ti->block;
     w->gguf_bytes = gguf;
+    w->amx_min_m = v->amx_min_m;
+    if (v->amx_min_m > 0) {
+        /* operators may move the AMX/VNNI crossover without rebuilding */
+        const char *env = getenv("AMXQ_AMX_MIN_M");
+        const long e = env ? strtol(env, NULL, 10) : 0;
+        if (e > 0 && e <= INT32_MAX) w->amx_min_m = (int32_t)e;
+    }
     const size_t payload = (v->packed_size(type, n, k) + 63) & ~(size_t)63;
     w->packed_bytes = sizeof(amx_pack_header) + payload;
     w->base = aligned_alloc(64, w->packed_bytes);

@@ -66,13 +66,17 @@ struct amx_variant {
     void (*compute)(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy,
                     int64_t item0, int64_t item1, const void *opts);
 
+    /* AMX rows: the default smallest m run on tiles (smaller m runs the
+     * VNNI kernels); overridable per call and by AMXQ_AMX_MIN_M. 0 elsewhere. */
+    int32_t amx_min_m;
+
     /* Name of the kernel that runs for m rows. */
     const char *(*kernel_name)(const amx_weights *w, int64_t m);
 };
 
 /* Per-call options the kernels see (resolved from amx_gemm_opts). */
 typedef struct {
-    int32_t amx_min_m;
+    int32_t amx_min_m; /* AMX rows: m >= amx_min_m runs on tiles */
 } amx_call_opts;
 
 const amx_variant *amxq_variants(size_t *count);
