@@ -1,0 +1,109 @@
+"""amxq's block decoders and activation quantizer against gguf-py, ggml's own
+Python implementation of the formats (a second implementation no one here
+wrote).
+
+- Q4_0, Q4_1, Q8_0: weights quantized by gguf-py's quantizer, decoded by both,
+  compared value for value (bitwise float32).
+- Q4_K, Q5_K, Q6_K, IQ4_XS (gguf-py has no quantizer for them): random valid
+  blocks with finite scales, decoded by both, compared value for value.
+- Q8_0 activation quantizer: amxq follows ggml's x86 SIMD quantizer (scale
+  127/amax, ties to even); gguf-py follows ggml's portable reference (scale
+  1/d, ties away from zero). The fp16 scales must match exactly and the
+  quants byte for byte, except where x*scale lies within a rounding error of
+  a .5 tie, the one place the two definitions are allowed to differ.
+"""
+import numpy as np
+import pytest
+
+import gguf  # noqa: F401  (installed by scripts/install-deps; a missing module must fail)
+from gguf import GGMLQuantizationType as QT  # noqa: E402
+from gguf import quants  # noqa: E402
+
+BLOCK = {"Q4_0": (32, 18), "Q4_1": (32, 20), "Q8_0": (32, 34), "Q4_K": (256, 144),
+         "Q5_K": (256, 176), "Q6_K": (256, 210), "IQ4_XS": (256, 136)}
+
+
+def _decode_both(xcheck_tool, name, blocks: np.ndarray):
+    ours = np.frombuffer(xcheck_tool("dequantize", name, data=blocks.tobytes()), dtype=np.float32)
+    theirs = quants.dequantize(blocks.reshape(1, -1), QT[name]).reshape(-1).astype(np.float32)
+    return ours, theirs
+
+
+def _assert_bitwise(ours, theirs, what):
+    assert ours.shape == theirs.shape, what
+    same = (ours.view(np.uint32) == theirs.view(np.uint32)) | (ours == theirs)  # +0 == -0
+    bad = np.flatnonzero(~same)
+    assert bad.size == 0, f"{what}: {bad.size} values differ, first at {bad[:5]}: ours {ours[bad[:5]]} gguf-py {theirs[bad[:5]]}"
+
+
+@pytest.mark.parametrize("name", ["Q4_0", "Q4_1", "Q8_0"])
+def test_legacy_quantized_by_gguf_py(xcheck_tool, rng, name):
+    rows = rng.standard_normal((64, 4096)).astype(np.float32) * rng.uniform(0.01, 3.0, (64, 1)).astype(np.float32)
+    rows[3, :] = 0.0                     # all-zero blocks
+    rows[5, 100] = 1000.0                # outlier
+    blocks = quants.quantize(rows, QT[name])
+    ours, theirs = _decode_both(xcheck_tool, name, blocks)
+    _assert_bitwise(ours, theirs, f"{name} decode")
+    assert ours.size == rows.size
+
+
+def _random_blocks(rng, name, nblocks):
+    bs, bb = BLOCK[name]
+    raw = rng.integers(0, 256, size=(nblocks, bb), dtype=np.uint8)
+    # finite fp16 scales (random bytes would also give Inf/NaN, which compare poorly)
+    def fp16(vals):
+        return np.asarray(vals, dtype=np.float16).view(np.uint8).reshape(nblocks, 2)
+    d = rng.uniform(-0.05, 0.05, nblocks)
+    if name in ("Q4_K", "Q5_K"):
+        raw[:, 0:2] = fp16(d)
+        raw[:, 2:4] = fp16(rng.uniform(-0.05, 0.05, nblocks))
+    elif name == "Q6_K":
+        raw[:, 208:210] = fp16(d)
+    elif name == "IQ4_XS":
+        raw[:, 0:2] = fp16(d)
+    return raw
+
+
+@pytest.mark.parametrize("name", ["Q4_K", "Q5_K", "Q6_K", "IQ4_XS"])
+def test_kquants_random_blocks(xcheck_tool, rng, name):
+    blocks = _random_blocks(rng, name, 2048)
+    ours, theirs = _decode_both(xcheck_tool, name, blocks)
+    _assert_bitwise(ours, theirs, f"{name} decode")
+
+
+def _q8_0_from_amxq(xcheck_tool, x):
+    out = np.frombuffer(xcheck_tool("quantize", "q8_0", data=x.astype(np.float32).tobytes()), dtype=np.uint8)
+    return out.reshape(-1, 34)
+
+
+def test_q8_0_activation_quantizer_bytes(xcheck_tool, rng):
+    x = (rng.standard_normal((256, 4096)) * rng.uniform(1e-3, 50.0, (256, 1))).astype(np.float32)
+    x[7, :64] = 0.0
+    ours = _q8_0_from_amxq(xcheck_tool, x.reshape(-1))
+    theirs = quants.quantize(x, QT.Q8_0).reshape(-1, 34)
+    assert ours.shape == theirs.shape
+    # scales: fp16(amax / 127) in both
+    assert np.array_equal(ours[:, :2], theirs[:, :2]), "fp16 block scales differ"
+    q_ours = ours[:, 2:].view(np.int8).astype(np.int32)
+    q_theirs = theirs[:, 2:].view(np.int8).astype(np.int32)
+    diff = np.argwhere(q_ours != q_theirs)
+    blocks = x.reshape(-1, 32)
+    amax = np.abs(blocks).max(axis=1)
+    for b, j in diff:
+        v = np.float32(blocks[b, j]) * np.float32(127.0) / np.float32(amax[b])
+        frac = abs(abs(float(v)) - np.floor(abs(float(v))) - 0.5)
+        assert frac < 5e-5, f"block {b} elem {j}: amxq {q_ours[b, j]} gguf-py {q_theirs[b, j]} not at a tie (x*id={v})"
+        assert abs(q_ours[b, j] - q_theirs[b, j]) == 1
+    # with random data the two agree almost everywhere
+    assert diff.shape[0] <= q_ours.size * 1e-4, f"{diff.shape[0]} of {q_ours.size} quants differ"
+
+
+def test_q8_0_ties_documented_difference(xcheck_tool):
+    # amax = 127 so x * id == x: exact .5 ties
+    x = np.zeros(32, dtype=np.float32)
+    x[0] = 127.0
+    x[1:5] = [62.5, 63.5, -62.5, 0.5]
+    ours = _q8_0_from_amxq(xcheck_tool, x)[0, 2:].view(np.int8)
+    theirs = quants.quantize(x.reshape(1, 32), QT.Q8_0).reshape(-1)[2:].view(np.int8)
+    assert list(ours[1:5]) == [62, 64, -62, 0], "amxq rounds ties to even (ggml's x86 quantizer)"
+    assert list(theirs[1:5]) == [63, 64, -63, 1], "gguf-py rounds ties away from zero (ggml's reference)"
