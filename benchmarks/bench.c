@@ -28,6 +28,7 @@
 #include "../src/dispatch.h"
 
 #define MAX_LIST 64
+#define MAX_VARIANTS 8   /* table rows measured per type: one per ISA today */
 #define DECODE_MAX_M 8      /* M up to this is decode-shaped: rotate weight copies, report GB/s */
 #define MAX_COPIES 65536    /* rotation copies of one matrix, whatever its size */
 #define SCALAR_MIN_ROWS 32  /* smallest row subset the scalar variant is timed on */
@@ -100,7 +101,9 @@ static void usage(FILE *f) {
         "larger machine adds --threads all --variant all (every thread count, every row of the\n"
         "table). Peer figures depend only on the shape, so they are measured once per\n"
         "(shape, M, threads) and compared with every type. plot.py draws the JSON:\n"
-        "  amxq-bench --json out.json && python3 benchmarks/plot.py out.json -o out.png\n",
+        "  amxq-bench --json out.json && python3 benchmarks/plot.py out.json -o out.png\n"
+        "Exit status: 0 done, 1 error, 2 bad usage, 3 some kernel's output differed from the scalar\n"
+        "reference (CHECK FAILED in the table).\n",
         DECODE_MAX_M);
 }
 
@@ -379,6 +382,7 @@ typedef struct {
     double gops, gbps;      /* gbps only for decode-shaped M */
     double weight_bytes;    /* weight bytes one call reads (measured rows) */
     int copies;             /* weight copies rotated */
+    int pack;               /* amxq: index of the full matrix's pack record, -1 if none */
     int checked;            /* compared with the scalar variant's output */
     double check;           /* then max |dy| / rms over the shared rows; NAN: non-finite output */
 } result;
@@ -435,6 +439,7 @@ static result *new_result(void) {
     result *r = &R.r[R.n++];
     memset(r, 0, sizeof *r);
     r->gbps = NAN;
+    r->pack = -1;
     return r;
 }
 
@@ -761,8 +766,8 @@ static void measure_peers(shape_ctx *s, int64_t m, int threads) {
     }
 }
 
-/* The variants measured for a type: the selected ones, then the scalar
- * comparison unless it is already among them. Returns the count. */
+/* The variants measured for a type (at most MAX_VARIANTS): the selected
+ * ones, then the scalar comparison unless it is already among them. */
 static int choose_variants(const options *o, amx_type type, choice *out) {
     size_t nv;
     const amx_variant *tab = amxq_variants(&nv);
@@ -782,7 +787,7 @@ static int choose_variants(const options *o, amx_type type, choice *out) {
                 skip(tab[i].name, "%s: %s", amx_isa_name(tab[i].isa), why);
                 continue;
             }
-            out[n++] = (choice){&tab[i], tab[i].isa, 1};
+            if (n < MAX_VARIANTS - 1) out[n++] = (choice){&tab[i], tab[i].isa, 1};
         }
         if (o->sel == SEL_ISA && !amxq_find_variant(type, o->sel_isa))
             skip(amx_type_name(type), "the dispatch table has no %s row for it yet", amx_isa_name(o->sel_isa));
@@ -833,10 +838,10 @@ static void run_type(shape_ctx *s, amx_type type, int first_type) {
     }
     if (first_type) peers_setup(s, type, gguf);
 
-    choice ch[8];
+    choice ch[MAX_VARIANTS];
     const int nc = choose_variants(o, type, ch);
-    handle_set full[8];
-    int packed[8] = {0};
+    handle_set full[MAX_VARIANTS];
+    int packed[MAX_VARIANTS] = {0}, pack_rec_of[MAX_VARIANTS];
     memset(full, 0, sizeof full);
     for (int v = 0; v < nc; v++) {
         /* the full matrix, with the decode rotation copies; the pack time is
@@ -859,6 +864,7 @@ static void run_type(shape_ctx *s, amx_type type, int first_type) {
         if (strcmp(info.kernel, ch[v].v->name) != 0)
             printf("  note: %s packed as %s, not the expected %s\n", amx_type_name(type), info.kernel, ch[v].v->name);
         R.p = grow(R.p, &R.capp, R.np + 1, sizeof *R.p);
+        pack_rec_of[v] = (int)R.np;
         pack_rec *p = &R.p[R.np++];
         memset(p, 0, sizeof *p);
         snprintf(p->variant, sizeof p->variant, "%s", info.kernel);
@@ -893,7 +899,7 @@ static void run_type(shape_ctx *s, amx_type type, int first_type) {
         const int64_t m = o->ms[mi];
         const int rotate = m <= DECODE_MAX_M;
         /* scalar row subsets depend on m only: pack them once per m */
-        handle_set sub[8];
+        handle_set sub[MAX_VARIANTS];
         memset(sub, 0, sizeof sub);
         for (int ti = 0; ti < o->n_threads; ti++) {
             const int threads = o->threads[ti];
@@ -919,6 +925,7 @@ static void run_type(shape_ctx *s, amx_type type, int first_type) {
                 result *r = new_result();
                 r->kind = R_AMXQ;
                 r->primary = ch[v].primary;
+                r->pack = pack_rec_of[v];
                 snprintf(r->variant, sizeof r->variant, "%s", ch[v].v->name);
                 snprintf(r->kernel, sizeof r->kernel, "%s", amx_weights_kernel(hs->h[0], m));
                 snprintf(r->isa, sizeof r->isa, "%s", amx_isa_name(ch[v].v->isa));
@@ -1155,6 +1162,8 @@ static int write_json(const options *o, int argc, char **argv, size_t llc, const
     json_str(&j, "x_onednn", "amxq gops / oneDNN u8s8->f32 matmul gops, same shape, m, threads");
     json_str(&j, "x_openblas", "amxq gops / OpenBLAS sgemm gflops, same shape, m, threads");
     json_str(&j, "check", "if checked: max |y - y_scalar| / rms(y_scalar row) over the rows both computed (null: non-finite output)");
+    json_str(&j, "packed_over_gguf", "packed bytes of the full N x K matrix (header included) / its GGUF bytes");
+    json_str(&j, "pack_median_s", "seconds per amx_pack_weights of the full N x K matrix, median over pack_reps packs, first touch of the new memory included");
     json_str(&j, "bytes", "bytes");
     json_end(&j);
 
@@ -1280,6 +1289,11 @@ static int write_json(const options *o, int argc, char **argv, size_t llc, const
         json_num(&j, "gbps", r->gbps);
         json_num(&j, "weight_bytes", r->weight_bytes);
         json_int(&j, "weight_copies", r->copies);
+        if (r->pack >= 0) {
+            const pack_rec *p = &R.p[r->pack];
+            json_num(&j, "packed_over_gguf", (double)p->packed_bytes / (double)p->gguf_bytes);
+            json_num(&j, "pack_median_s", p->median_s);
+        }
         json_num(&j, "pct_peak", r->kind == R_OPENBLAS ? NAN : 100.0 * r->gops / limit_peak(r->threads));
         json_num(&j, "pct_bw", 100.0 * r->gbps / limit_bw(r->threads));
         if (r->kind == R_AMXQ && r->primary) {
