@@ -652,6 +652,7 @@ typedef struct {
     float *y, *y_scalar;  /* max_m x n outputs */
     double target;        /* rotation bytes */
     int any_decode;
+    int peers_ready;      /* peers set up (by the first type that runs) */
     onednn_peer *dnn;
     openblas_peer *blas;
     int dnn_copies, blas_copies;
@@ -805,7 +806,7 @@ static int choose_variants(const options *o, amx_type type, choice *out) {
     return n;
 }
 
-static void run_type(shape_ctx *s, amx_type type, int first_type) {
+static void run_type(shape_ctx *s, amx_type type) {
     const options *o = s->o;
     const int64_t n = s->n, k = s->k, kb = k / amx_type_block_size(type);
     const size_t row_bytes = (size_t)kb * (size_t)amx_type_block_bytes(type), gguf_bytes = row_bytes * (size_t)n;
@@ -836,7 +837,10 @@ static void run_type(shape_ctx *s, amx_type type, int first_type) {
         fprintf(stderr, "amxq-bench: generated %s weights are not finite\n", amx_type_name(type));
         exit(1);
     }
-    if (first_type) peers_setup(s, type, gguf);
+    /* peers depend on the shape only: measured once, next to the first type */
+    const int with_peers = !s->peers_ready;
+    if (with_peers) peers_setup(s, type, gguf);
+    s->peers_ready = 1;
 
     choice ch[MAX_VARIANTS];
     const int nc = choose_variants(o, type, ch);
@@ -903,7 +907,7 @@ static void run_type(shape_ctx *s, amx_type type, int first_type) {
         memset(sub, 0, sizeof sub);
         for (int ti = 0; ti < o->n_threads; ti++) {
             const int threads = o->threads[ti];
-            if (first_type) measure_peers(s, m, threads);
+            if (with_peers) measure_peers(s, m, threads);
             const result *scalar_res = NULL;
             for (int v = 0; v < nc; v++) {
                 if (!packed[v]) continue;
@@ -984,7 +988,7 @@ static void run_shape(const options *o, int64_t n, int64_t k, double target) {
     bench_gen_acts((size_t)(s.max_m * k), o->seed, s.x);
     printf("\n== weights N x K = %lld x %lld ==\n", (long long)n, (long long)k);
     print_table_head();
-    for (int t = 0; t < o->n_types; t++) run_type(&s, o->types[t], t == 0);
+    for (int t = 0; t < o->n_types; t++) run_type(&s, o->types[t]);
     onednn_free(s.dnn);
     openblas_free(s.blas);
     free(s.x);
