@@ -409,9 +409,11 @@ static struct {
     size_t np, capp;
     skip_rec *s;
     size_t ns, caps;
-    bw_result bw[MAX_LIST];
+    bw_result bw[MAX_LIST];         /* at the start: the ratios use these */
     peak_result peak[MAX_LIST];
-    int n_limits;
+    bw_result bw_end[MAX_LIST];     /* again at the end, to show drift on a shared machine */
+    peak_result peak_end[MAX_LIST];
+    int n_limits, n_limits_end;
     char limits_why[200];
     char onednn_desc[256], openblas_desc[256];
     int onednn_ok, openblas_ok;
@@ -998,8 +1000,11 @@ static void run_shape(const options *o, int64_t n, int64_t k, double target) {
 
 /* ---- machine limits -------------------------------------------------------- */
 
-static void measure_limits(const options *o, size_t llc) {
+/* Measures the limits for every selected thread count; at_end: the second
+ * time, into the _end arrays, with a warning if the machine changed speed. */
+static void measure_limits(const options *o, size_t llc, int at_end) {
     const char *why = NULL;
+    if (at_end && !R.n_limits) return;
     if (!o->limits) {
         snprintf(R.limits_why, sizeof R.limits_why, "skipped (--no-limits)");
     } else if (!amx_cpu_supports(AMX_ISA_AVX512_VNNI, &why)) {
@@ -1014,19 +1019,28 @@ static void measure_limits(const options *o, size_t llc) {
     size_t bytes = 8 * llc;
     if (bytes < ((size_t)256 << 20)) bytes = (size_t)256 << 20;
     const int reps = o->quick ? 5 : 11;
-    printf("\nmachine limits (measured now; median of %d, best in brackets):\n", reps);
+    bw_result *bw = at_end ? R.bw_end : R.bw;
+    peak_result *peak = at_end ? R.peak_end : R.peak;
+    printf("\nmachine limits %s (median of %d, best in brackets):\n",
+           at_end ? "again at the end of the run (the ratios above use the first measurement)" : "measured now", reps);
     printf("  %7s  %-48s  %-40s\n", "threads", "read bandwidth (AVX-512 loads)", "vpdpbusd zmm peak");
+    int drift = 0;
     for (int i = 0; i < o->n_threads; i++) {
-        R.bw[i] = bench_read_bandwidth(o->threads[i], bytes, reps);
-        R.peak[i] = bench_vpdpbusd_peak(o->threads[i], reps);
-        R.n_limits = i + 1;
+        bw[i] = bench_read_bandwidth(o->threads[i], bytes, reps);
+        peak[i] = bench_vpdpbusd_peak(o->threads[i], reps);
+        *(at_end ? &R.n_limits_end : &R.n_limits) = i + 1;
         char a[64], b[64];
-        snprintf(a, sizeof a, "%.1f GB/s (%.1f) over %.0f MiB", R.bw[i].median_gbps, R.bw[i].best_gbps,
+        snprintf(a, sizeof a, "%.1f GB/s (%.1f) over %.0f MiB", bw[i].median_gbps, bw[i].best_gbps,
                  (double)bytes / 1048576.0);
-        snprintf(b, sizeof b, "%.0f GOPS (%.0f), %d chains", R.peak[i].median_gops, R.peak[i].best_gops,
-                 R.peak[i].chains);
+        snprintf(b, sizeof b, "%.0f GOPS (%.0f), %d chains", peak[i].median_gops, peak[i].best_gops, peak[i].chains);
         printf("  %7d  %-48s  %-40s\n", o->threads[i], a, b);
+        if (at_end)
+            drift |= fabs(bw[i].median_gbps / R.bw[i].median_gbps - 1) > 0.25 ||
+                     fabs(peak[i].median_gops / R.peak[i].median_gops - 1) > 0.25;
     }
+    if (drift)
+        printf("  WARNING: more than 25%% away from the start of the run: the machine is shared or throttling;\n"
+               "  ratios to the limits (and between figures taken minutes apart) are uncertain\n");
     R.phase[PH_LIMITS] += bench_now() - t0;
 }
 
@@ -1145,6 +1159,35 @@ static void json_policy(json_w *j, const char *key, const rep_policy *p) {
     json_end(j);
 }
 
+static void json_limit_list(json_w *j, const char *bw_key, const char *peak_key, const bw_result *bw,
+                            const peak_result *peak, int n) {
+    json_arr(j, bw_key);
+    for (int i = 0; i < n; i++) {
+        json_obj(j, NULL);
+        json_str(j, "what", "AVX-512 read-only sum, 8 vpaddd accumulators, each thread its 1/T of one buffer");
+        json_int(j, "threads", bw[i].threads);
+        json_int(j, "buffer_bytes", (int64_t)bw[i].bytes);
+        json_int(j, "reps", bw[i].reps);
+        json_num(j, "median_gbps", bw[i].median_gbps);
+        json_num(j, "best_gbps", bw[i].best_gbps);
+        json_end(j);
+    }
+    json_end(j);
+    json_arr(j, peak_key);
+    for (int i = 0; i < n; i++) {
+        json_obj(j, NULL);
+        json_str(j, "what", "vpdpbusd zmm, independent accumulator chains per thread, 2*64 ops per instruction");
+        json_int(j, "threads", peak[i].threads);
+        json_int(j, "chains", peak[i].chains);
+        json_int(j, "instructions_per_thread", (int64_t)peak[i].instructions);
+        json_int(j, "reps", peak[i].reps);
+        json_num(j, "median_gops", peak[i].median_gops);
+        json_num(j, "best_gops", peak[i].best_gops);
+        json_end(j);
+    }
+    json_end(j);
+}
+
 static int write_json(const options *o, int argc, char **argv, size_t llc, const char *llc_src, double target,
                       double total, const char *cpu) {
     FILE *f = fopen(o->json, "w");
@@ -1205,31 +1248,8 @@ static int write_json(const options *o, int argc, char **argv, size_t llc, const
     json_obj(&j, "limits");
     json_bool(&j, "measured", R.n_limits > 0);
     json_str(&j, "why", R.limits_why[0] ? R.limits_why : NULL);
-    json_arr(&j, "read_bandwidth");
-    for (int i = 0; i < R.n_limits; i++) {
-        json_obj(&j, NULL);
-        json_str(&j, "what", "AVX-512 read-only sum, 8 vpaddd accumulators, each thread its 1/T of one buffer");
-        json_int(&j, "threads", R.bw[i].threads);
-        json_int(&j, "buffer_bytes", (int64_t)R.bw[i].bytes);
-        json_int(&j, "reps", R.bw[i].reps);
-        json_num(&j, "median_gbps", R.bw[i].median_gbps);
-        json_num(&j, "best_gbps", R.bw[i].best_gbps);
-        json_end(&j);
-    }
-    json_end(&j);
-    json_arr(&j, "vpdpbusd_zmm");
-    for (int i = 0; i < R.n_limits; i++) {
-        json_obj(&j, NULL);
-        json_str(&j, "what", "vpdpbusd zmm, independent accumulator chains per thread, 2*64 ops per instruction");
-        json_int(&j, "threads", R.peak[i].threads);
-        json_int(&j, "chains", R.peak[i].chains);
-        json_int(&j, "instructions_per_thread", (int64_t)R.peak[i].instructions);
-        json_int(&j, "reps", R.peak[i].reps);
-        json_num(&j, "median_gops", R.peak[i].median_gops);
-        json_num(&j, "best_gops", R.peak[i].best_gops);
-        json_end(&j);
-    }
-    json_end(&j);
+    json_limit_list(&j, "read_bandwidth", "vpdpbusd_zmm", R.bw, R.peak, R.n_limits);
+    json_limit_list(&j, "read_bandwidth_end", "vpdpbusd_zmm_end", R.bw_end, R.peak_end, R.n_limits_end);
     json_end(&j);
 
     json_obj(&j, "peers");
@@ -1412,8 +1432,9 @@ int main(int argc, char **argv) {
     printf("ratios: xscalar / xoneDNN / xOpenBLAS = amxq GOPS / peer GOPS (> 1: amxq faster); %%peak = GOPS / "
            "vpdpbusd peak, %%bw = decode GB/s / read bandwidth, both at the same thread count\n");
 
-    measure_limits(&o, llc);
+    measure_limits(&o, llc, 0);
     for (int i = 0; i < o.n_shapes; i++) run_shape(&o, o.shape_n[i], o.shape_k[i], target);
+    measure_limits(&o, llc, 1);
     print_reference();
 
     const double total = bench_now() - t_start;

@@ -62,6 +62,8 @@ def main():
             for pk in lim["vpdpbusd_zmm"]:
                 check(pk["median_gops"] > 0 and pk["chains"] >= 16, "vpdpbusd peak with >= 16 chains")
             check(sorted(b["threads"] for b in lim["read_bandwidth"]) == THREADS, "limits per thread count")
+            check(len(lim["read_bandwidth_end"]) == len(THREADS) and len(lim["vpdpbusd_zmm_end"]) == len(THREADS),
+                  "limits measured again at the end of the run")
         else:
             check(bool(lim["why"]), "limits not measured: says why")
 
