@@ -1,0 +1,140 @@
+/*
+ * amxq-bench: what the benchmark's parts share. The driver (bench.c) owns the
+ * options, the sweep and the output; the other files each do one job:
+ *
+ *   gen_weights.c   model-like GGUF blocks, made in-process
+ *   timing.c        the repetition policy and the statistics of one cell
+ *   machine.c       read bandwidth and vpdpbusd peak (AVX-512, own flags)
+ *   peer_onednn.c   oneDNN int8 matmul (optional at build time)
+ *   peer_openblas.c OpenBLAS sgemm (optional at build time)
+ *   reference.c     published figures of other libraries on one machine
+ *   json.c          a small JSON writer
+ */
+#ifndef AMXQ_BENCH_H
+#define AMXQ_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "amxq.h"
+
+/* ---- gen_weights.c ------------------------------------------------------- */
+
+/* Fills n rows of k weights of `type` with valid GGUF blocks that look like a
+ * trained transformer's: per-row scales around 0.02, bell-shaped quants. The
+ * same (seed, type, n, k) gives the same bytes. */
+void bench_gen_weights(amx_type type, int64_t n, int64_t k, uint64_t seed, void *out);
+
+/* Activations: n values around N(0, 1) with a few outliers, as hidden states. */
+void bench_gen_acts(size_t count, uint64_t seed, float *out);
+
+/* Random bytes from the same generator (peers' int8 weights). */
+void bench_gen_bytes(size_t count, uint64_t seed, uint8_t *out, int lo, int hi);
+
+/* ---- timing.c ------------------------------------------------------------ */
+
+typedef struct {
+    double min_time;   /* keep repeating until this many seconds are timed ... */
+    int min_reps;      /* ... and at least this many calls */
+    double max_time;   /* but stop after this many seconds once 3 calls are in */
+    int max_reps;
+    int warmup;        /* untimed calls first */
+} rep_policy;
+
+typedef struct {
+    int reps;
+    int warmup;
+    double median, min, q1, q3, max; /* seconds per call */
+    double total;                    /* seconds timed */
+} timing;
+
+/* fn(ctx, i) runs call number i (warm-up calls included, counting from 0;
+ * decode runs use i to pick the next weight copy). */
+typedef void (*timed_fn)(void *ctx, int64_t i);
+timing bench_measure(timed_fn fn, void *ctx, const rep_policy *p);
+
+double bench_now(void);               /* monotonic seconds */
+double bench_median(double *v, int n); /* sorts v */
+
+/* ---- machine.c (AVX-512: call only if amx_cpu_supports(AMX_ISA_AVX512_VNNI)) */
+
+typedef struct {
+    int threads;
+    size_t bytes;           /* buffer read per pass */
+    int reps;
+    double median_gbps, best_gbps;
+} bw_result;
+
+typedef struct {
+    int threads;
+    int chains;             /* independent accumulators per thread */
+    uint64_t instructions;  /* vpdpbusd per thread per repetition */
+    int reps;
+    double median_gops, best_gops;
+} peak_result;
+
+bw_result bench_read_bandwidth(int threads, size_t bytes, int reps);
+peak_result bench_vpdpbusd_peak(int threads, int reps);
+
+/* ---- peers --------------------------------------------------------------- */
+
+/* oneDNN: u8 activations [m, k] x s8 weights [k, n] -> f32 [m, n] with
+ * per-column scales. Weights are reordered once, outside timing, into the
+ * format the primitive prefers. */
+typedef struct onednn_peer onednn_peer;
+int onednn_available(char *desc, size_t len); /* 1 and a description, or 0 and why */
+onednn_peer *onednn_create(int64_t n, int64_t k, int64_t max_m, uint64_t seed);
+/* Creates the primitive for (m, threads) and `copies` reordered weight
+ * copies; fills impl with oneDNN's implementation name. 0 on failure (why in impl). */
+int onednn_prepare(onednn_peer *p, int64_t m, int threads, int copies, char *impl, size_t len);
+void onednn_run(onednn_peer *p, int copy);
+size_t onednn_weight_bytes(const onednn_peer *p); /* s8 bytes of one weight copy */
+void onednn_free(onednn_peer *p);
+
+/* OpenBLAS: C[m, n] = A[m, k] . W[n, k]^T, cblas_sgemm on F32 weights. */
+typedef struct openblas_peer openblas_peer;
+int openblas_available(char *desc, size_t len);
+const char *openblas_core(void); /* the core type OpenBLAS picked at load */
+/* Takes ownership of the F32 weights w (n x k, malloc'd; freed by
+ * openblas_free, or at once on failure) and makes `copies` - 1 more copies. */
+openblas_peer *openblas_create(float *w, int64_t n, int64_t k, int copies, const float *x, int64_t max_m);
+void openblas_run(openblas_peer *p, int64_t m, int threads, int copy);
+void openblas_free(openblas_peer *p);
+
+/* ---- reference.c --------------------------------------------------------- */
+
+typedef struct {
+    const char *source;   /* "ggml d99724f", ... */
+    const char *variant;  /* "" or "plain" / "rtr" */
+    amx_type type;
+    int64_t n, k, m;
+    int threads;
+    double value;
+    const char *unit;     /* "GB/s" (weight bytes, M=1, cold) or "GOPS" */
+} ref_figure;
+
+/* The recorded figures, one per published table cell. */
+const ref_figure *bench_reference(size_t *count);
+extern const char *const bench_reference_note;
+
+/* ---- json.c -------------------------------------------------------------- */
+
+typedef struct {
+    FILE *f;
+    int depth;
+    int first[32];  /* whether the open container at each depth is still empty */
+    char closer[32]; /* '}' or ']' for the container open at each depth */
+} json_w;
+
+void json_begin(json_w *j, FILE *f);
+void json_obj(json_w *j, const char *key);  /* key NULL inside arrays */
+void json_arr(json_w *j, const char *key);
+void json_end(json_w *j);                    /* closes the innermost object/array */
+void json_str(json_w *j, const char *key, const char *v);
+void json_num(json_w *j, const char *key, double v); /* non-finite -> null */
+void json_int(json_w *j, const char *key, int64_t v);
+void json_bool(json_w *j, const char *key, int v);
+void json_null(json_w *j, const char *key);
+
+#endif
