@@ -11,6 +11,8 @@ float32 accumulation order, so the allowed error is a few ulps of the sum of
 """
 import gc
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -313,3 +315,15 @@ def test_dequantize_matches_gguf_py(rng):
 
 def test_library_found_through_environment():
     assert os.path.realpath(amxq.library_path) == os.path.realpath(os.environ["AMXQ_LIBRARY"])
+
+
+def test_library_found_in_build_directory_without_environment():
+    lib = os.path.realpath(os.environ["AMXQ_LIBRARY"])
+    root = os.path.realpath(os.path.join(os.path.dirname(amxq.__file__), "..", ".."))
+    if os.path.dirname(os.path.dirname(lib)) != root or not os.path.basename(os.path.dirname(lib)).startswith("build"):
+        pytest.skip("this build directory is not build*/ inside the source tree")
+    env = {k: v for k, v in os.environ.items() if k != "AMXQ_LIBRARY"}
+    code = "import amxq, os; print(os.path.dirname(os.path.realpath(amxq.library_path)))"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    # the newest build*/libamxq.so of the tree: this one, or one built after it
+    assert os.path.dirname(r.stdout.strip()) == root and os.path.basename(r.stdout.strip()).startswith("build")
