@@ -285,7 +285,7 @@ def test_concurrent_gemm_and_close(rng):
     assert set(outcomes) <= {True, "AMX_ERR_INVALID_ARG"}, set(outcomes)
 
 
-# ---- cpu_info and helpers ------------------------------------------------------------------
+# ---- cpu_info and dequantize ---------------------------------------------------------------
 
 def test_cpu_info():
     info = amxq.cpu_info()
