@@ -23,7 +23,10 @@
  *
  * Thread safety: packed handles are immutable. Any number of threads may call
  * amx_gemm_q() on the same handle at the same time. amx_weights_free() must
- * not race with any use of the handle it frees.
+ * not race with any use of the handle it frees. amx_gemm_q() runs on the
+ * library's own worker pool; engines that bring their own threads use
+ * amx_gemm_quantize() and amx_gemm_compute() instead (see "Caller-managed
+ * threads").
  */
 #ifndef AMXQ_H
 #define AMXQ_H
@@ -141,6 +144,69 @@ AMXQ_API amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const 
  */
 AMXQ_API amx_status amx_gemm_q(const amx_weights *w, int64_t m, const float *x, int64_t ldx,
                                float *y, int64_t ldy, const amx_gemm_opts *opts);
+
+/* ---- Caller-managed threads ---------------------------------------------- */
+
+/*
+ * For engines that own their threads (an OpenMP team, ggml's pool, their own
+ * pthreads): the two steps of amx_gemm_q(), split into shares that the
+ * caller's threads run. The library starts no thread, takes no lock and never
+ * spins or waits inside these calls.
+ *
+ *     size_t bytes;
+ *     amx_gemm_workspace_size(w, m, &bytes);        once per (w, m)
+ *     ws = aligned_alloc(64, roundup(bytes, 64));   the caller allocates
+ *     every thread ith of nth:
+ *         amx_gemm_quantize(w, m, x, ldx, ws, bytes, ith, nth);
+ *     <all nth threads synchronize: barrier, join, omp barrier>
+ *     every thread ith of nth2:
+ *         amx_gemm_compute(w, m, ws, bytes, y, ldy, ith, nth2, opts);
+ *
+ * Contract:
+ *   - Workspace: the caller allocates it and owns it: at least the size
+ *     amx_gemm_workspace_size() reports for this handle and m, starting at a
+ *     64-byte aligned address (else AMX_ERR_WORKSPACE). Its content after the
+ *     quantize step is opaque; only the compute step of the same handle and m
+ *     may read it. One workspace serves one multiply at a time.
+ *   - Shares: 0 <= ith < nth, any nth >= 1 (prime, or larger than the work:
+ *     surplus shares return AMX_OK having done nothing). Each step is complete
+ *     once the calls for every ith in [0, nth) have returned; the shares of
+ *     one step write disjoint memory (quantize: parts of ws; compute: parts
+ *     of y) and may run concurrently, in any order, on any threads, or one
+ *     after the other on a single thread. The two steps may use different nth.
+ *     Shares are whole work items of the kernel family: activation rows for
+ *     quantize, output panels (aligned to the panel width) for compute.
+ *   - Order: every quantize share must have returned, and its writes be
+ *     visible to the compute threads (what a barrier or join provides), before
+ *     any compute share starts. x must not change during the quantize step,
+ *     nor ws between the steps and during the compute step.
+ *   - Results: y is bitwise identical to amx_gemm_q() on the same handle,
+ *     inputs and opts->amx_min_m, for every nth of either step.
+ *   - Validation is amx_gemm_q()'s (same statuses for the same arguments,
+ *     plus the workspace and share checks); a failing call writes nothing,
+ *     neither ws nor y. m = 0 is a valid multiply with nothing to do (x, y
+ *     and ws may then be NULL). opts->n_threads is checked but not used: the
+ *     caller's nth is the thread count.
+ *   - Like amx_gemm_q(), any number of multiplies may run at the same time on
+ *     one handle, each with its own workspace.
+ */
+
+/* *bytes receives the workspace size for an m-row multiply on w (0 when
+ * m = 0). AMX_ERR_INVALID_ARG for an invalid handle, NULL bytes, m < 0 or an
+ * m so large that m x k activations cannot be addressed. */
+AMXQ_API amx_status amx_gemm_workspace_size(const amx_weights *w, int64_t m, size_t *bytes);
+
+/* Step 1, share ith of nth: quantizes this share's activation rows of x
+ * (m x k, row stride ldx >= k floats) into ws. */
+AMXQ_API amx_status amx_gemm_quantize(const amx_weights *w, int64_t m, const float *x, int64_t ldx,
+                                      void *ws, size_t ws_size, int32_t ith, int32_t nth);
+
+/* Step 2, share ith of nth: computes this share's outputs of y (m x n, row
+ * stride ldy >= n floats) from the quantized activations in ws. Only the
+ * share's m x n outputs are written; y's padding is never touched. */
+AMXQ_API amx_status amx_gemm_compute(const amx_weights *w, int64_t m, const void *ws, size_t ws_size,
+                                     float *y, int64_t ldy, int32_t ith, int32_t nth,
+                                     const amx_gemm_opts *opts);
 
 /* Frees a handle. NULL is fine. */
 AMXQ_API void amx_weights_free(amx_weights *w);

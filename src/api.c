@@ -314,46 +314,77 @@ typedef struct {
     float *y;
     int64_t ldy;
     void *ws;
-    int64_t items;
-    int parallel_quantize;
+    int64_t items;     /* the kernel's work items for this m */
+    int32_t n_threads; /* library pool threads (amx_gemm_q only) */
     amx_call_opts call;
 } gemm_job;
 
-static void quantize_task(void *ctx, int ith, int nth) {
-    const gemm_job *j = ctx;
+/* Share ith of nth of n work items: amxq_split's balanced contiguous ranges,
+ * computed without overflow for any int32 nth (amx_gemm_q's nth is small, the
+ * caller's can be anything). */
+static void share_range(int64_t n, int32_t ith, int32_t nth, int64_t *b, int64_t *e) {
+    if (n <= INT64_MAX / nth) {
+        amxq_split(n, ith, nth, b, e);
+    } else {
+        *b = (int64_t)((__int128)n * ith / nth);
+        *e = (int64_t)((__int128)n * (ith + 1) / nth);
+    }
+}
+
+static void quantize_share(const gemm_job *j, int32_t ith, int32_t nth) {
     int64_t m0, m1;
-    amxq_split(j->m, ith, nth, &m0, &m1);
+    share_range(j->m, ith, nth, &m0, &m1);
     if (m1 > m0) j->w->v->quantize(j->w, j->x, j->ldx, j->m, j->ws, m0, m1);
 }
 
-static void compute_task(void *ctx, int ith, int nth) {
-    const gemm_job *j = ctx;
+static void compute_share(const gemm_job *j, int32_t ith, int32_t nth) {
     int64_t i0, i1;
-    amxq_split(j->items, ith, nth, &i0, &i1);
+    share_range(j->items, ith, nth, &i0, &i1);
     if (i1 > i0) j->w->v->compute(j->w, j->m, j->ws, j->y, j->ldy, i0, i1, &j->call);
 }
+
+static void quantize_task(void *ctx, int ith, int nth) { quantize_share(ctx, ith, nth); }
+static void compute_task(void *ctx, int ith, int nth) { compute_share(ctx, ith, nth); }
 
 /* (rows - 1) * ld + cols must be addressable. */
 static int extent_ok(int64_t rows, int64_t ld, int64_t cols) {
     return rows <= 1 || (rows - 1) <= (INT64_MAX / 8 - cols) / ld;
 }
 
-amx_status amx_gemm_q(const amx_weights *w, int64_t m, const float *x, int64_t ldx, float *y,
-                      int64_t ldy, const amx_gemm_opts *opts) {
+/* An m-row operand with `cols` values per row and row stride ld: NULL is fine
+ * only when there are no rows. */
+static amx_status check_operand(int64_t m, const float *p, int64_t ld, int64_t cols) {
+    if (ld < cols) return AMX_ERR_INVALID_ARG;
+    if (m > 0 && (!p || !extent_ok(m, ld, cols))) return AMX_ERR_INVALID_ARG;
+    return AMX_OK;
+}
+
+/* The checks every multiply entry point shares, in amx_gemm_q's order:
+ * handle, options, m, then x and y (each only where the call takes it).
+ * Fills *job on success. */
+static amx_status check_gemm(const amx_weights *w, int64_t m, const float *x, int64_t ldx, int has_x,
+                             float *y, int64_t ldy, int has_y, const amx_gemm_opts *opts, gemm_job *job) {
     if (!handle_ok(w)) return AMX_ERR_INVALID_ARG;
     amx_gemm_opts o;
-    const amx_status st = read_gemm_opts(opts, &o);
+    amx_status st = read_gemm_opts(opts, &o);
     if (st != AMX_OK) return st;
-    if (m < 0 || ldx < w->k || ldy < w->n) return AMX_ERR_INVALID_ARG;
-    if (m == 0) return AMX_OK;
-    if (!x || !y || !extent_ok(m, ldx, w->k) || !extent_ok(m, ldy, w->n)) return AMX_ERR_INVALID_ARG;
+    if (m < 0) return AMX_ERR_INVALID_ARG;
+    if (has_x && (st = check_operand(m, x, ldx, w->k)) != AMX_OK) return st;
+    if (has_y && (st = check_operand(m, y, ldy, w->n)) != AMX_OK) return st;
+    *job = (gemm_job){w, m, x, ldx, y, ldy, NULL, m > 0 ? w->v->n_items(w, m) : 0, o.n_threads,
+                      {o.amx_min_m ? o.amx_min_m : w->amx_min_m}};
+    return AMX_OK;
+}
 
-    gemm_job job = {w, m, x, ldx, y, ldy, NULL, w->v->n_items(w, m), 0,
-                    {o.amx_min_m ? o.amx_min_m : w->amx_min_m}};
+amx_status amx_gemm_q(const amx_weights *w, int64_t m, const float *x, int64_t ldx, float *y,
+                      int64_t ldy, const amx_gemm_opts *opts) {
+    gemm_job job;
+    const amx_status st = check_gemm(w, m, x, ldx, 1, y, ldy, 1, opts, &job);
+    if (st != AMX_OK || m == 0) return st;
     job.ws = workspace_get(w->v->act_size(w, m));
     if (!job.ws) return AMX_ERR_NO_MEMORY;
 
-    int nth = o.n_threads;
+    int nth = job.n_threads;
     if (nth > job.items) nth = (int)job.items;
     if (nth > 1 && m * w->k >= PARALLEL_QUANTIZE_MIN) {
         amxq_pool_run(nth, quantize_task, compute_task, &job);
@@ -362,5 +393,51 @@ amx_status amx_gemm_q(const amx_weights *w, int64_t m, const float *x, int64_t l
         amxq_pool_run(nth, compute_task, NULL, &job);
     }
     workspace_trim();
+    return AMX_OK;
+}
+
+/* ---- caller-managed threads ------------------------------------------------ */
+
+static amx_status check_share(int32_t ith, int32_t nth) {
+    return nth >= 1 && ith >= 0 && ith < nth ? AMX_OK : AMX_ERR_INVALID_ARG;
+}
+
+/* The workspace an m-row multiply needs; m must already be checked. */
+static size_t workspace_bytes(const amx_weights *w, int64_t m) { return m > 0 ? w->v->act_size(w, m) : 0; }
+
+static amx_status check_workspace(const gemm_job *j, const void *ws, size_t ws_size) {
+    if (j->m == 0) return AMX_OK;
+    if (!ws) return AMX_ERR_INVALID_ARG;
+    if (((uintptr_t)ws & 63) != 0 || ws_size < workspace_bytes(j->w, j->m)) return AMX_ERR_WORKSPACE;
+    return AMX_OK;
+}
+
+amx_status amx_gemm_workspace_size(const amx_weights *w, int64_t m, size_t *bytes) {
+    if (!handle_ok(w) || !bytes || m < 0 || !extent_ok(m, w->k, w->k)) return AMX_ERR_INVALID_ARG;
+    *bytes = workspace_bytes(w, m);
+    return AMX_OK;
+}
+
+amx_status amx_gemm_quantize(const amx_weights *w, int64_t m, const float *x, int64_t ldx, void *ws,
+                             size_t ws_size, int32_t ith, int32_t nth) {
+    gemm_job job;
+    amx_status st = check_gemm(w, m, x, ldx, 1, NULL, 0, 0, NULL, &job);
+    if (st == AMX_OK) st = check_share(ith, nth);
+    if (st == AMX_OK) st = check_workspace(&job, ws, ws_size);
+    if (st != AMX_OK || m == 0) return st;
+    job.ws = ws;
+    quantize_share(&job, ith, nth);
+    return AMX_OK;
+}
+
+amx_status amx_gemm_compute(const amx_weights *w, int64_t m, const void *ws, size_t ws_size, float *y,
+                            int64_t ldy, int32_t ith, int32_t nth, const amx_gemm_opts *opts) {
+    gemm_job job;
+    amx_status st = check_gemm(w, m, NULL, 0, 0, y, ldy, 1, opts, &job);
+    if (st == AMX_OK) st = check_share(ith, nth);
+    if (st == AMX_OK) st = check_workspace(&job, ws, ws_size);
+    if (st != AMX_OK || m == 0) return st;
+    job.ws = (void *)ws; /* the compute step only reads it */
+    compute_share(&job, ith, nth);
     return AMX_OK;
 }

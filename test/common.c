@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "../src/dispatch.h"
 #include "../src/ref/ref.h"
 
 int g_failures = 0;
@@ -268,4 +269,18 @@ int64_t bitwise_diff(const float *a, const float *b, int64_t m, int64_t n, int64
         for (int64_t j = 0; j < n; j++)
             if (memcmp(&a[i * lda + j], &b[i * ldb + j], sizeof(float)) != 0) diff++;
     return diff;
+}
+
+void for_each_runnable_variant(void (*check)(const amx_variant *v), const char *what) {
+    size_t nv;
+    const amx_variant *vs = amxq_variants(&nv);
+    for (size_t i = 0; i < nv; i++) {
+        const char *why;
+        if (!amx_cpu_supports(vs[i].isa, &why)) {
+            printf("NOT RUN: %s (%s)\n", vs[i].name, why);
+            continue;
+        }
+        check(&vs[i]);
+        printf("%s: %s\n", vs[i].name, what);
+    }
 }

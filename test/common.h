@@ -75,6 +75,11 @@ void guarded_free(guarded_out *g);
 double oracle_check(amx_type t, int64_t m, int64_t n, int64_t k, const uint8_t *w, const float *x,
                     int64_t ldx, const float *y, int64_t ldy, int extra_depth, const char *what);
 
+/* Runs check(v) on every row of the dispatch table this machine can run,
+ * printing `what` after each, and says loudly which rows it cannot run. */
+struct amx_variant;
+void for_each_runnable_variant(void (*check)(const struct amx_variant *v), const char *what);
+
 /* Bitwise comparison of two m x n results. Returns number of mismatches. */
 int64_t bitwise_diff(const float *a, const float *b, int64_t m, int64_t n, int64_t lda, int64_t ldb);
 

@@ -103,17 +103,7 @@ static void check_concurrent(void) {
 
 int main(void) {
     rng_seed(99);
-    size_t nv;
-    const amx_variant *vs = amxq_variants(&nv);
-    for (size_t i = 0; i < nv; i++) {
-        const char *why;
-        if (!amx_cpu_supports(vs[i].isa, &why)) {
-            printf("NOT RUN: %s (%s)\n", vs[i].name, why);
-            continue;
-        }
-        check_variant(&vs[i]);
-        printf("%s: thread-count independent\n", vs[i].name);
-    }
+    for_each_runnable_variant(check_variant, "thread-count independent");
     check_concurrent();
     return test_finish("test_threads");
 }

@@ -19,8 +19,8 @@ import gguf  # noqa: F401  (installed by scripts/install-deps; a missing module 
 from gguf import GGMLQuantizationType as QT  # noqa: E402
 from gguf import quants  # noqa: E402
 
-BLOCK = {"Q4_0": (32, 18), "Q4_1": (32, 20), "Q8_0": (32, 34), "Q4_K": (256, 144),
-         "Q5_K": (256, 176), "Q6_K": (256, 210), "IQ4_XS": (256, 136)}
+from ggufgen import BLOCK, random_blocks  # noqa: E402
+
 
 
 def _decode_both(xcheck_tool, name, blocks: np.ndarray):
@@ -47,26 +47,9 @@ def test_legacy_quantized_by_gguf_py(xcheck_tool, rng, name):
     assert ours.size == rows.size
 
 
-def _random_blocks(rng, name, nblocks):
-    bs, bb = BLOCK[name]
-    raw = rng.integers(0, 256, size=(nblocks, bb), dtype=np.uint8)
-    # finite fp16 scales (random bytes would also give Inf/NaN, which compare poorly)
-    def fp16(vals):
-        return np.asarray(vals, dtype=np.float16).view(np.uint8).reshape(nblocks, 2)
-    d = rng.uniform(-0.05, 0.05, nblocks)
-    if name in ("Q4_K", "Q5_K"):
-        raw[:, 0:2] = fp16(d)
-        raw[:, 2:4] = fp16(rng.uniform(-0.05, 0.05, nblocks))
-    elif name == "Q6_K":
-        raw[:, 208:210] = fp16(d)
-    elif name == "IQ4_XS":
-        raw[:, 0:2] = fp16(d)
-    return raw
-
-
 @pytest.mark.parametrize("name", ["Q4_K", "Q5_K", "Q6_K", "IQ4_XS"])
 def test_kquants_random_blocks(xcheck_tool, rng, name):
-    blocks = _random_blocks(rng, name, 2048)
+    blocks = random_blocks(rng, name, 2048)
     ours, theirs = _decode_both(xcheck_tool, name, blocks)
     _assert_bitwise(ours, theirs, f"{name} decode")
 
