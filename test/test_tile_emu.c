@@ -79,11 +79,10 @@ static void fill(uint8_t *p, size_t n) {
     for (size_t i = 0; i < n; i++) p[i] = (uint8_t)rng_u64();
 }
 
-
 /* The definition, literally: C.dword[m][n] += sum_i ext(A[m][4k+i]) ext(B[k][4n+i]),
  * wrapping (done in uint32). A, B are byte matrices with row strides; C int32. */
-static void ref_dp_int8(int kind, int M, int N, int kbytes, const uint8_t *A, int lda,
-                        const uint8_t *B, int ldb, int32_t *C, int ldc) {
+static void ref_dp_int8(int kind, int M, int N, int kbytes, const uint8_t *A, int lda, const uint8_t *B,
+                        int ldb, int32_t *C, int ldc) {
     const int as = kind == SS || kind == SU, bs = kind == SS || kind == US;
     for (int m = 0; m < M; m++)
         for (int n = 0; n < N; n++) {
@@ -109,9 +108,10 @@ static void ref_dp_int8(int kind, int M, int N, int kbytes, const uint8_t *A, in
  * col 1: SS -1-2-16256 = -16259    SU -1+510-16256 = -15747
  *        US 255-2+16256 = 16509    UU 255+510+16256 = 17021 */
 static void test_signedness(void) {
-    static const int32_t want[N_KINDS][2] = {
-        {100 - 1013, -100 - 16259}, {100 - 501, -100 - 15747},
-        {100 - 245, -100 + 16509},  {100 + 65803, -100 + 17021}};
+    static const int32_t want[N_KINDS][2] = {{100 - 1013, -100 - 16259},
+                                             {100 - 501, -100 - 15747},
+                                             {100 - 245, -100 + 16509},
+                                             {100 + 65803, -100 + 17021}};
     const uint8_t a[4] = {0xFF, 0x02, 0x80, 0x03};
     const uint8_t b[8] = {0xFE, 0x03, 0x05, 0x81, 0x01, 0xFF, 0x7F, 0x00};
     const int32_t c0[2] = {100, -100};
@@ -126,8 +126,8 @@ static void test_signedness(void) {
         amxq_tile_loadd(TB, b, 8);
         dp_kind(kind);
         amxq_tile_stored(TC, c, 8);
-        CHECK(c[0] == want[kind][0] && c[1] == want[kind][1], "%s: got %d %d, want %d %d",
-              k_kind_name[kind], c[0], c[1], want[kind][0], want[kind][1]);
+        CHECK(c[0] == want[kind][0] && c[1] == want[kind][1], "%s: got %d %d, want %d %d", k_kind_name[kind],
+              c[0], c[1], want[kind][0], want[kind][1]);
     }
 
     /* int32 wrap-around, no saturation:
@@ -170,7 +170,7 @@ static void test_random_shapes(void) {
         const int m = full ? 16 : M, n = full ? 16 : N, k = full ? 64 : kb;
         const int lda = k + (int)(rng_u64() % 3) * 4 + (int)(rng_u64() % 2); /* bytes */
         const int ldb = 4 * n + (int)(rng_u64() % 9);
-        const int ldc = n + (int)(rng_u64() % 3);                            /* int32 */
+        const int ldc = n + (int)(rng_u64() % 3); /* int32 */
         uint8_t *A = xalloc((size_t)m * lda), *B = xalloc((size_t)(k / 4) * ldb);
         int32_t *C0 = xalloc((size_t)m * ldc * 4), *C = xalloc((size_t)m * ldc * 4),
                 *R = xalloc((size_t)m * ldc * 4);
@@ -184,8 +184,8 @@ static void test_random_shapes(void) {
 
         one_dp(kind, m, n, k, C0, ldc * 4, A, lda, it % 2, B, ldb, C, ldc * 4);
         if (memcmp(C, R, (size_t)m * ldc * 4) != 0 && bad++ < 5)
-            CHECK(0, "%s M=%d N=%d K=%d lda=%d ldb=%d ldc=%d: result or canary differs",
-                  k_kind_name[kind], m, n, k, lda, ldb, ldc);
+            CHECK(0, "%s M=%d N=%d K=%d lda=%d ldb=%d ldc=%d: result or canary differs", k_kind_name[kind], m,
+                  n, k, lda, ldb, ldc);
         free(A), free(B), free(C0), free(C), free(R);
     }
     CHECK(bad == 0, "%d of 400 random TDPB cases differ from the definition", bad);
@@ -262,8 +262,7 @@ static void test_zeroing_beyond_shape(void) {
     amxq_tile_emu_peek(TA, t);
     int ok = 1;
     for (int r = 0; r < 16; r++)
-        for (int j = 0; j < 64; j++)
-            ok &= t[64 * r + j] == (r < 5 && j < 20 ? src[64 * r + j] : 0);
+        for (int j = 0; j < 64; j++) ok &= t[64 * r + j] == (r < 5 && j < 20 ? src[64 * r + j] : 0);
     CHECK(ok, "TILELOADD: rows x colsb from memory, everything else zero");
 
     /* TDP: C keeps its in-shape values as the accumulator, the rest is zeroed */
@@ -421,7 +420,9 @@ static void test_bf16_chosen(void) {
 
 /* Written from the definition: per (m, n), per k: even and odd products
  * (inputs denormal -> 0), their sum, added to C; denormal results -> 0. */
-static float ftz(float x) { return (x != 0.0f && x > -0x1p-126f && x < 0x1p-126f) ? (x < 0 ? -0.0f : 0.0f) : x; }
+static float ftz(float x) {
+    return (x != 0.0f && x > -0x1p-126f && x < 0x1p-126f) ? (x < 0 ? -0.0f : 0.0f) : x;
+}
 static float bf16f(const uint8_t *p) {
     uint16_t h;
     memcpy(&h, p, 2);
@@ -431,7 +432,8 @@ static float bf16f(const uint8_t *p) {
 static void test_bf16_random(void) {
     int bad = 0;
     for (int it = 0; it < 200; it++) {
-        const int M = 1 + (int)(rng_u64() % 16), N = 1 + (int)(rng_u64() % 16), K2 = 1 + (int)(rng_u64() % 16);
+        const int M = 1 + (int)(rng_u64() % 16), N = 1 + (int)(rng_u64() % 16),
+                  K2 = 1 + (int)(rng_u64() % 16);
         uint8_t A[16 * 64], B[16 * 64];
         float C[16 * 16], out[16 * 16], want[16 * 16];
         for (int i = 0; i < 16 * 32; i++) {
@@ -632,6 +634,11 @@ static void gemm_step(int m1, int n1, const int8_t *a, int lda, const uint8_t *b
     }
 }
 
+/* How much of a 16-wide tile x remaining rows (or columns) fill: 0..16. */
+static int rows16(int x) {
+    return x < 0 ? 0 : x > 16 ? 16 : x;
+}
+
 /* C (M x N int32, row stride ldc) += A (M x K int8, row stride lda) . B
  * (packed by pack_b_vnni); K a multiple of 4. One AMX region. */
 static void tile_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const uint8_t *bp, int32_t *C,
@@ -640,8 +647,8 @@ static void tile_gemm_s8(int M, int N, int K, const int8_t *A, int lda, const ui
     amxq_tilecfg cfg; /* this region's configs, on this thread's stack */
     for (int i = 0; i < M; i += 32)
         for (int j = 0; j < N; j += 32) {
-            const int m0 = M - i < 16 ? M - i : 16, m1 = M - i - 16 < 0 ? 0 : M - i - 16 > 16 ? 16 : M - i - 16;
-            const int n0 = N - j < 16 ? N - j : 16, n1 = N - j - 16 < 0 ? 0 : N - j - 16 > 16 ? 16 : N - j - 16;
+            const int m0 = rows16(M - i), m1 = rows16(M - i - 16);
+            const int n0 = rows16(N - j), n1 = rows16(N - j - 16);
             const uint8_t *b0 = bp + (size_t)(j / 16) * K4 * 64, *b1 = n1 ? b0 + (size_t)K4 * 64 : b0;
             const int8_t *a = A + (size_t)i * lda;
             int32_t *c = C + (size_t)i * ldc + j;
@@ -695,7 +702,8 @@ static void test_gemm_looped(void) {
               (unsigned long long)n.tdpb_int8, (unsigned long long)n.macs, (unsigned long long)tdp,
               (unsigned long long)M * N * K);
         char mix[256];
-        if (s == 0) printf("  tile GEMM 32x32x256 instruction mix: %s\n", amxq_tile_emu_mix(&n, mix, sizeof mix));
+        if (s == 0)
+            printf("  tile GEMM 32x32x256 instruction mix: %s\n", amxq_tile_emu_mix(&n, mix, sizeof mix));
 #endif
         free(A), free(B), free(C), free(R), free(bp);
     }
@@ -716,12 +724,12 @@ static void test_counters(void) {
     amxq_tile_loadd(TA, buf, 64);
     amxq_tile_stream_loadd(TB, buf, 64);
     amxq_tile_zero(TC);
-    amxq_tile_dpbssd(TC, TA, TB);     /* 16 * 16 * 64 = 16384 MACs */
+    amxq_tile_dpbssd(TC, TA, TB); /* 16 * 16 * 64 = 16384 MACs */
     amxq_tile_loadd(4, buf, 64);
     amxq_tile_loadd(5, buf, 64);
     amxq_tile_zero(3);
-    amxq_tile_dpbuud(3, 4, 5);        /* 5 * 3 * 12 = 180 */
-    amxq_tile_dpbf16ps(3, 4, 5);      /* 5 * 3 * 6 = 90 */
+    amxq_tile_dpbuud(3, 4, 5);   /* 5 * 3 * 12 = 180 */
+    amxq_tile_dpbf16ps(3, 4, 5); /* 5 * 3 * 6 = 90 */
     amxq_tile_stored(TC, buf, 64);
     amxq_tile_counts n, all;
     amxq_tile_emu_counts_all(&all);
@@ -733,11 +741,9 @@ static void test_counters(void) {
               n.macs == 16384 + 180 + 90,
           "thread counts: cfg %llu rel %llu ld %llu ldt1 %llu st %llu zero %llu int8 %llu bf16 %llu "
           "macs %llu",
-          (unsigned long long)n.ldtilecfg, (unsigned long long)n.tilerelease,
-          (unsigned long long)n.tileloadd, (unsigned long long)n.tileloaddt1,
-          (unsigned long long)n.tilestored, (unsigned long long)n.tilezero,
-          (unsigned long long)n.tdpb_int8, (unsigned long long)n.tdpbf16ps,
-          (unsigned long long)n.macs);
+          (unsigned long long)n.ldtilecfg, (unsigned long long)n.tilerelease, (unsigned long long)n.tileloadd,
+          (unsigned long long)n.tileloaddt1, (unsigned long long)n.tilestored, (unsigned long long)n.tilezero,
+          (unsigned long long)n.tdpb_int8, (unsigned long long)n.tdpbf16ps, (unsigned long long)n.macs);
     amxq_tile_emu_counts_all(&all);
     CHECK(memcmp(&all, &n, sizeof n) == 0, "process total after release equals this thread's counts");
     /* a second region adds to both; a palette-0 LDTILECFG also flushes */
@@ -799,10 +805,12 @@ static void expect_fault(const char *what, void (*fn)(void), const char *n1, con
     close(fd[0]);
     int st = 0;
     waitpid(pid, &st, 0);
-    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "%s: must abort (status 0x%x, stderr: %s)", what, st, msg);
+    CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "%s: must abort (status 0x%x, stderr: %s)", what, st,
+          msg);
     const char *needles[3] = {n1, n2, n3};
     for (int i = 0; i < 3; i++)
-        if (needles[i]) CHECK(strstr(msg, needles[i]) != NULL, "%s: message lacks \"%s\": %s", what, needles[i], msg);
+        if (needles[i])
+            CHECK(strstr(msg, needles[i]) != NULL, "%s: message lacks \"%s\": %s", what, needles[i], msg);
 }
 
 static void expect_no_fault(const char *what, void (*fn)(void)) {
@@ -831,68 +839,164 @@ static void load_cfg(const amxq_tilecfg *c) {
     amxq_tile_loadconfig(c);
 }
 
+/* the child's state: cfg_std loaded */
+static void std_loaded(void) {
+    amxq_tilecfg c;
+    cfg_std(&c);
+    load_cfg(&c);
+}
+
 /* LDTILECFG (#GP) */
-static void f_palette2(void) { amxq_tilecfg c; cfg_std(&c); c.palette_id = 2; load_cfg(&c); }
-static void f_reserved(void) { amxq_tilecfg c; cfg_std(&c); c.reserved[5] = 1; load_cfg(&c); }
-static void f_rows17(void) { amxq_tilecfg c; cfg_std(&c); amxq_tilecfg_set(&c, 3, 17, 64); load_cfg(&c); }
-static void f_colsb68(void) { amxq_tilecfg c; cfg_std(&c); amxq_tilecfg_set(&c, 5, 16, 68); load_cfg(&c); }
-static void f_colsb_tile9(void) { amxq_tilecfg c; cfg_std(&c); c.colsb[9] = 4; load_cfg(&c); }
-static void f_rows_tile12(void) { amxq_tilecfg c; cfg_std(&c); c.rows[12] = 1; load_cfg(&c); }
-static void f_rows_only(void) { amxq_tilecfg c; cfg_std(&c); amxq_tilecfg_set(&c, 6, 4, 0); load_cfg(&c); }
-static void f_colsb_only(void) { amxq_tilecfg c; cfg_std(&c); amxq_tilecfg_set(&c, 7, 0, 16); load_cfg(&c); }
-static void f_start_row(void) { amxq_tilecfg c; cfg_std(&c); c.start_row = 3; load_cfg(&c); }
+static void f_palette2(void) {
+    amxq_tilecfg c;
+    cfg_std(&c);
+    c.palette_id = 2;
+    load_cfg(&c);
+}
+static void f_reserved(void) {
+    amxq_tilecfg c;
+    cfg_std(&c);
+    c.reserved[5] = 1;
+    load_cfg(&c);
+}
+static void f_rows17(void) {
+    amxq_tilecfg c;
+    cfg_std(&c);
+    amxq_tilecfg_set(&c, 3, 17, 64);
+    load_cfg(&c);
+}
+static void f_colsb68(void) {
+    amxq_tilecfg c;
+    cfg_std(&c);
+    amxq_tilecfg_set(&c, 5, 16, 68);
+    load_cfg(&c);
+}
+static void f_colsb_tile9(void) {
+    amxq_tilecfg c;
+    cfg_std(&c);
+    c.colsb[9] = 4;
+    load_cfg(&c);
+}
+static void f_rows_tile12(void) {
+    amxq_tilecfg c;
+    cfg_std(&c);
+    c.rows[12] = 1;
+    load_cfg(&c);
+}
+static void f_rows_only(void) {
+    amxq_tilecfg c;
+    cfg_std(&c);
+    amxq_tilecfg_set(&c, 6, 4, 0);
+    load_cfg(&c);
+}
+static void f_colsb_only(void) {
+    amxq_tilecfg c;
+    cfg_std(&c);
+    amxq_tilecfg_set(&c, 7, 0, 16);
+    load_cfg(&c);
+}
+static void f_start_row(void) {
+    amxq_tilecfg c;
+    cfg_std(&c);
+    c.start_row = 3;
+    load_cfg(&c);
+}
 
 /* memory operations and TILEZERO (#UD) */
-static void f_load_init(void) { amxq_tile_release(); amxq_tile_loadd(TA, g_buf, 64); }
+static void f_load_init(void) {
+    amxq_tile_release();
+    amxq_tile_loadd(TA, g_buf, 64);
+}
 static void f_load_released(void) {
-    amxq_tilecfg c; cfg_std(&c); load_cfg(&c);
+    std_loaded();
     amxq_tile_release();
     amxq_tile_loadd(TA, g_buf, 64);
 }
 static void f_load_palette0(void) {
-    amxq_tilecfg c; cfg_std(&c); load_cfg(&c);
-    c.palette_id = 0;
+    std_loaded();
+    amxq_tilecfg c;
+    memset(&c, 0x11, sizeof c);
+    c.palette_id = 0; /* the init state, whatever the other bytes say */
     amxq_tile_loadconfig(&c);
     amxq_tile_loadd(TA, g_buf, 64);
 }
-static void f_load_unconf(void) { amxq_tilecfg c; cfg_std(&c); load_cfg(&c); amxq_tile_loadd(6, g_buf, 64); }
-static void f_stream_unconf(void) { amxq_tilecfg c; cfg_std(&c); load_cfg(&c); amxq_tile_stream_loadd(7, g_buf, 64); }
-static void f_store_unconf(void) { amxq_tilecfg c; cfg_std(&c); load_cfg(&c); amxq_tile_stored(4, g_buf, 64); }
-static void f_zero_unconf(void) { amxq_tilecfg c; cfg_std(&c); load_cfg(&c); amxq_tile_zero(5); }
-static void f_store_init(void) { amxq_tile_release(); amxq_tile_stored(TC, g_buf, 64); }
-static void f_zero_init(void) { amxq_tile_release(); amxq_tile_zero(TC); }
-static void f_tile_number(void) { amxq_tilecfg c; cfg_std(&c); load_cfg(&c); amxq_tile_emu_tilezero(8); }
+static void f_load_unconf(void) {
+    std_loaded();
+    amxq_tile_loadd(6, g_buf, 64);
+}
+static void f_stream_unconf(void) {
+    std_loaded();
+    amxq_tile_stream_loadd(7, g_buf, 64);
+}
+static void f_store_unconf(void) {
+    std_loaded();
+    amxq_tile_stored(4, g_buf, 64);
+}
+static void f_zero_unconf(void) {
+    std_loaded();
+    amxq_tile_zero(5);
+}
+static void f_store_init(void) {
+    amxq_tile_release();
+    amxq_tile_stored(TC, g_buf, 64);
+}
+static void f_zero_init(void) {
+    amxq_tile_release();
+    amxq_tile_zero(TC);
+}
+static void f_tile_number(void) {
+    std_loaded();
+    amxq_tile_emu_tilezero(8);
+}
 
 /* TDP* (#UD) */
-static void f_dp_init(void) { amxq_tile_release(); amxq_tile_dpbssd(TC, TA, TB); }
-static void f_bf16_init(void) { amxq_tile_release(); amxq_tile_dpbf16ps(TC, TA, TB); }
+static void f_dp_init(void) {
+    amxq_tile_release();
+    amxq_tile_dpbssd(TC, TA, TB);
+}
+static void f_bf16_init(void) {
+    amxq_tile_release();
+    amxq_tile_dpbf16ps(TC, TA, TB);
+}
 /* (the macros reject repeated tiles at compile time; call the emulator) */
-static void f_c_is_a(void) { amxq_tilecfg c; cfg_std(&c); load_cfg(&c); amxq_tile_emu_tdpbssd(0, 0, 2); }
-static void f_c_is_b(void) { amxq_tilecfg c; cfg_std(&c); load_cfg(&c); amxq_tile_emu_tdpbsud(2, 1, 2); }
-static void f_a_is_b(void) { amxq_tilecfg c; cfg_std(&c); load_cfg(&c); amxq_tile_emu_tdpbf16ps(0, 1, 1); }
-static void f_c_unconf(void) { amxq_tilecfg c; cfg_std(&c); load_cfg(&c); amxq_tile_dpbuud(3, 1, 2); }
-static void f_a_unconf(void) { amxq_tilecfg c; cfg_std(&c); load_cfg(&c); amxq_tile_dpbusd(0, 4, 2); }
-static void f_b_unconf(void) { amxq_tilecfg c; cfg_std(&c); load_cfg(&c); amxq_tile_dpbf16ps(0, 1, 5); }
-static void dp_shape(int mc, int cc, int ma, int ca, int mb, int cb, int bf16) {
+static void f_c_is_a(void) {
+    std_loaded();
+    amxq_tile_emu_tdpbssd(0, 0, 2);
+}
+static void f_c_is_b(void) {
+    std_loaded();
+    amxq_tile_emu_tdpbsud(2, 1, 2);
+}
+static void f_a_is_b(void) {
+    std_loaded();
+    amxq_tile_emu_tdpbf16ps(0, 1, 1);
+}
+static void f_c_unconf(void) {
+    std_loaded();
+    amxq_tile_dpbuud(3, 1, 2);
+}
+static void f_a_unconf(void) {
+    std_loaded();
+    amxq_tile_dpbusd(0, 4, 2);
+}
+static void f_b_unconf(void) {
+    std_loaded();
+    amxq_tile_dpbf16ps(0, 1, 5);
+}
+/* One TDP on C, A, B shaped rows x colsb as in g_shape (set before forking). */
+static struct { int mc, cc, ma, ca, mb, cb, bf16; } g_shape;
+static void f_dp_shape(void) {
     amxq_tilecfg c;
     amxq_tilecfg_init(&c);
-    amxq_tilecfg_set(&c, TC, mc, cc);
-    amxq_tilecfg_set(&c, TA, ma, ca);
-    amxq_tilecfg_set(&c, TB, mb, cb);
+    amxq_tilecfg_set(&c, TC, g_shape.mc, g_shape.cc);
+    amxq_tilecfg_set(&c, TA, g_shape.ma, g_shape.ca);
+    amxq_tilecfg_set(&c, TB, g_shape.mb, g_shape.cb);
     load_cfg(&c);
-    if (bf16)
+    if (g_shape.bf16)
         amxq_tile_dpbf16ps(TC, TA, TB);
     else
         amxq_tile_dpbssd(TC, TA, TB);
 }
-static void f_cb_colsb(void) { dp_shape(16, 64, 16, 64, 16, 32, 0); }
-static void f_ca_rows(void) { dp_shape(16, 64, 8, 64, 16, 64, 0); }
-static void f_ab_k(void) { dp_shape(16, 64, 16, 64, 8, 64, 0); }
-static void f_c_mod4(void) { dp_shape(4, 6, 4, 8, 2, 6, 0); }
-static void f_a_mod4(void) { dp_shape(4, 8, 4, 10, 2, 8, 0); }
-static void f_b_mod4(void) { dp_shape(4, 8, 4, 8, 2, 6, 0); }
-static void f_bf16_rows(void) { dp_shape(16, 64, 15, 64, 16, 64, 1); }
-static void f_bf16_k(void) { dp_shape(16, 64, 16, 32, 16, 64, 1); }
 
 /* accepted edge cases */
 static void ok_palette0_garbage(void) {
@@ -927,18 +1031,26 @@ static void ok_release_twice(void) {
     amxq_tile_release();
     amxq_tile_release();
 }
-static void ok_minimal_dp(void) { dp_shape(1, 4, 1, 4, 1, 4, 0); dp_shape(1, 4, 1, 4, 1, 4, 1); }
+static void ok_minimal_dp(void) {
+    amxq_tilecfg c;
+    amxq_tilecfg_init(&c);
+    amxq_tilecfg_dp(&c, TC, TA, TB, 1, 1, 4);
+    load_cfg(&c);
+    amxq_tile_dpbssd(TC, TA, TB);
+    amxq_tile_dpbf16ps(TC, TA, TB);
+    amxq_tile_end();
+}
 
 /* region discipline: another AMX user between regions */
 static void f_foreign(void) {
-    amxq_tilecfg c; cfg_std(&c); load_cfg(&c);
+    std_loaded();
     amxq_tile_emu_simulate_foreign_use();
     amxq_tile_zero(TC);
 }
 static void ok_foreign_reloaded(void) {
-    amxq_tilecfg c; cfg_std(&c); load_cfg(&c);
+    std_loaded();
     amxq_tile_emu_simulate_foreign_use();
-    amxq_tile_loadconfig(&c);
+    std_loaded(); /* (TILERELEASE, then LDTILECFG) */
     amxq_tile_zero(TC);
     amxq_tile_end();
 }
@@ -976,29 +1088,44 @@ static void test_faults(void) {
     expect_fault("load after TILERELEASE", f_load_released, "TILELOADD tmm1", "#UD", "not configured");
     expect_fault("load after palette 0", f_load_palette0, "TILELOADD tmm1", "#UD", "not configured");
     expect_fault("load of an unused tile", f_load_unconf, "TILELOADD tmm6", "#UD", "tmm6 is not configured");
-    expect_fault("stream load of an unused tile", f_stream_unconf, "TILELOADDT1 tmm7", "#UD", "tmm7 is not configured");
-    expect_fault("store of an unused tile", f_store_unconf, "TILESTORED tmm4", "#UD", "tmm4 is not configured");
+    expect_fault("stream load of an unused tile", f_stream_unconf, "TILELOADDT1 tmm7", "#UD",
+                 "tmm7 is not configured");
+    expect_fault("store of an unused tile", f_store_unconf, "TILESTORED tmm4", "#UD",
+                 "tmm4 is not configured");
     expect_fault("zero of an unused tile", f_zero_unconf, "TILEZERO tmm5", "#UD", "tmm5 is not configured");
     expect_fault("store, not configured", f_store_init, "TILESTORED tmm0", "#UD", "not configured");
     expect_fault("zero, not configured", f_zero_init, "TILEZERO tmm0", "#UD", "not configured");
     expect_fault("tile number 8", f_tile_number, "TILEZERO tmm8", "#UD", "out of range");
 
     expect_fault("TDPBSSD, not configured", f_dp_init, "TDPBSSD tmm0, tmm1, tmm2", "#UD", "not configured");
-    expect_fault("TDPBF16PS, not configured", f_bf16_init, "TDPBF16PS tmm0, tmm1, tmm2", "#UD", "not configured");
+    expect_fault("TDPBF16PS, not configured", f_bf16_init, "TDPBF16PS tmm0, tmm1, tmm2", "#UD",
+                 "not configured");
     expect_fault("C is A", f_c_is_a, "TDPBSSD tmm0, tmm0, tmm2", "#UD", "three different tiles");
     expect_fault("C is B", f_c_is_b, "TDPBSUD tmm2, tmm1, tmm2", "#UD", "three different tiles");
     expect_fault("A is B", f_a_is_b, "TDPBF16PS tmm0, tmm1, tmm1", "#UD", "three different tiles");
     expect_fault("C unused", f_c_unconf, "TDPBUUD tmm3, tmm1, tmm2", "#UD", "tmm3 (C) is not configured");
     expect_fault("A unused", f_a_unconf, "TDPBUSD tmm0, tmm4, tmm2", "#UD", "tmm4 (A) is not configured");
     expect_fault("B unused", f_b_unconf, "TDPBF16PS tmm0, tmm1, tmm5", "#UD", "tmm5 (B) is not configured");
-    expect_fault("colsb(C) != colsb(B)", f_cb_colsb, "TDPBSSD", "#UD", "colsb(C) = 64 != colsb(B) = 32");
-    expect_fault("rows(C) != rows(A)", f_ca_rows, "TDPBSSD", "#UD", "rows(C) = 16 != rows(A) = 8");
-    expect_fault("colsb(A)/4 != rows(B)", f_ab_k, "TDPBSSD", "#UD", "colsb(A)/4 = 16 != rows(B) = 8");
-    expect_fault("colsb(C) % 4", f_c_mod4, "TDPBSSD", "colsb(C) = colsb(tmm0) = 6", "multiple of 4");
-    expect_fault("colsb(A) % 4", f_a_mod4, "TDPBSSD", "colsb(A) = colsb(tmm1) = 10", "multiple of 4");
-    expect_fault("colsb(B) % 4", f_b_mod4, "TDPBSSD", "colsb(B) = colsb(tmm2) = 6", "multiple of 4");
-    expect_fault("TDPBF16PS rows", f_bf16_rows, "TDPBF16PS", "#UD", "rows(C) = 16 != rows(A) = 15");
-    expect_fault("TDPBF16PS K", f_bf16_k, "TDPBF16PS", "#UD", "colsb(A)/4 = 8 != rows(B) = 16");
+    static const struct {
+        const char *what, *insn, *rule;
+        int mc, cc, ma, ca, mb, cb, bf16;
+    } shapes[] = {
+        {"colsb(C) != colsb(B)", "TDPBSSD", "colsb(C) = 64 != colsb(B) = 32", 16, 64, 16, 64, 16, 32, 0},
+        {"rows(C) != rows(A)", "TDPBSSD", "rows(C) = 16 != rows(A) = 8", 16, 64, 8, 64, 16, 64, 0},
+        {"colsb(A)/4 != rows(B)", "TDPBSSD", "colsb(A)/4 = 16 != rows(B) = 8", 16, 64, 16, 64, 8, 64, 0},
+        {"colsb(C) % 4", "TDPBSSD", "colsb(C) = colsb(tmm0) = 6 is not a multiple of 4", 4, 6, 4, 8, 2, 6, 0},
+        {"colsb(A) % 4", "TDPBSSD", "colsb(A) = colsb(tmm1) = 10 is not a multiple of 4", 4, 8, 4, 10, 2, 8,
+         0},
+        {"colsb(B) % 4", "TDPBSSD", "colsb(B) = colsb(tmm2) = 6 is not a multiple of 4", 4, 8, 4, 8, 2, 6, 0},
+        {"TDPBF16PS rows", "TDPBF16PS", "rows(C) = 16 != rows(A) = 15", 16, 64, 15, 64, 16, 64, 1},
+        {"TDPBF16PS K", "TDPBF16PS", "colsb(A)/4 = 8 != rows(B) = 16", 16, 64, 16, 32, 16, 64, 1},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        g_shape.mc = shapes[i].mc, g_shape.cc = shapes[i].cc, g_shape.ma = shapes[i].ma;
+        g_shape.ca = shapes[i].ca, g_shape.mb = shapes[i].mb, g_shape.cb = shapes[i].cb;
+        g_shape.bf16 = shapes[i].bf16;
+        expect_fault(shapes[i].what, f_dp_shape, shapes[i].insn, "#UD", shapes[i].rule);
+    }
 
     expect_fault("foreign AMX use", f_foreign, "TILEZERO tmm0", "another AMX user", "LDTILECFG");
     expect_fault("thread-local configured flag", f_foreign_flag, "TILEZERO tmm0", "already configured", NULL);
@@ -1017,7 +1144,8 @@ int main(void) {
     const char *why = NULL;
     if (!amxq_isa_usable(AMX_ISA_AMX, &why)) {
         printf("SKIP: real tile instructions cannot run here (%s); the emulated build (suite amx, "
-               "test tile_emu) runs these checks\n", why);
+               "test tile_emu) runs these checks\n",
+               why);
         return 77;
     }
     printf("running on real AMX tiles\n");

@@ -76,7 +76,8 @@ void amxq_tile_emu_poke(int t, const uint8_t in[16 * 64]);
  * This catches kernels that skip LDTILECFG at the start of a region (e.g.
  * behind a thread-local "already configured" flag).
  * threads_configured(): how many threads hold a tile config right now; it is
- * 0 after every AMX region has ended with TILERELEASE. */
+ * 0 after every AMX region has ended with TILERELEASE (a thread that exits
+ * holding a config stays counted: that, too, is a region left open). */
 void amxq_tile_emu_simulate_foreign_use(void);
 int amxq_tile_emu_threads_configured(void);
 

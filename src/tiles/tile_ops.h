@@ -34,6 +34,7 @@
 #ifndef AMXQ_TILE_OPS_H
 #define AMXQ_TILE_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -54,7 +55,9 @@ typedef struct amxq_tilecfg {
     uint16_t colsb[16];              /* bytes per row of tile i (i < 8 only, <= 64) */
     uint8_t rows[16];                /* rows of tile i (i < 8 only, <= 16) */
 } amxq_tilecfg;
-_Static_assert(sizeof(amxq_tilecfg) == 64, "LDTILECFG reads 64 bytes");
+_Static_assert(sizeof(amxq_tilecfg) == 64 && offsetof(amxq_tilecfg, colsb) == 16 &&
+                   offsetof(amxq_tilecfg, rows) == 48,
+               "the LDTILECFG memory layout");
 
 #define AMXQ_TILE_ROWS 16  /* max rows of a tile */
 #define AMXQ_TILE_COLSB 64 /* max bytes per tile row */
