@@ -371,8 +371,9 @@ static amx_status check_gemm(const amx_weights *w, int64_t m, const float *x, in
     if (m < 0) return AMX_ERR_INVALID_ARG;
     if (has_x && (st = check_operand(m, x, ldx, w->k)) != AMX_OK) return st;
     if (has_y && (st = check_operand(m, y, ldy, w->n)) != AMX_OK) return st;
-    *job = (gemm_job){w, m, x, ldx, y, ldy, NULL, m > 0 ? w->v->n_items(w, m) : 0, o.n_threads,
+    *job = (gemm_job){w, m, x, ldx, y, ldy, NULL, 0, o.n_threads,
                       {o.amx_min_m ? o.amx_min_m : w->amx_min_m}};
+    job->items = m > 0 ? w->v->n_items(w, m, &job->call) : 0;
     return AMX_OK;
 }
 

@@ -55,14 +55,18 @@ struct amx_variant {
     void (*unpack)(const amx_weights *w, void *dst, int64_t unit0, int64_t unit1);
 
     /* Activations: workspace bytes for m rows (64-byte aligned start), and the
-     * quantizer of rows [m0, m1) into it. */
+     * quantizer of rows [m0, m1) into it. The quantizer writes only the
+     * workspace bytes of those rows: the row ranges of different threads (or
+     * of an engine's (ith, nth) shares) are filled concurrently. */
     size_t (*act_size)(const amx_weights *w, int64_t m);
     void (*quantize)(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
                      int64_t m0, int64_t m1);
 
-    /* Compute: the work is a grid of `n_items(w, m)` items; items write
+    /* Compute: the work is a grid of `n_items(w, m, opts)` items (opts: the
+     * resolved amx_call_opts, since an AMX row may split differently on tiles
+     * than on its VNNI path); items write
      * disjoint outputs and their split never changes any result. */
-    int64_t (*n_items)(const amx_weights *w, int64_t m);
+    int64_t (*n_items)(const amx_weights *w, int64_t m, const void *opts);
     void (*compute)(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy,
                     int64_t item0, int64_t item1, const void *opts);
 

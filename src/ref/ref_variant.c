@@ -52,7 +52,10 @@ void ref_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, 
 static int64_t n_chunks(const amx_weights *w) { return (w->n + REF_ROWS_PER_UNIT - 1) / REF_ROWS_PER_UNIT; }
 static int64_t m_chunks(int64_t m) { return (m + REF_M_CHUNK - 1) / REF_M_CHUNK; }
 
-int64_t ref_n_items(const amx_weights *w, int64_t m) { return n_chunks(w) * m_chunks(m); }
+int64_t ref_n_items(const amx_weights *w, int64_t m, const void *opts) {
+    (void)opts;
+    return n_chunks(w) * m_chunks(m);
+}
 
 const char *ref_kernel_name(const amx_weights *w, int64_t m) {
     (void)m;

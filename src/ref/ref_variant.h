@@ -11,7 +11,7 @@ void ref_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1);
 size_t ref_act_size(const amx_weights *w, int64_t m);
 void ref_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws, int64_t m0,
                   int64_t m1);
-int64_t ref_n_items(const amx_weights *w, int64_t m);
+int64_t ref_n_items(const amx_weights *w, int64_t m, const void *opts);
 void ref_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy, int64_t it0,
                  int64_t it1, const void *opts);
 const char *ref_kernel_name(const amx_weights *w, int64_t m);
