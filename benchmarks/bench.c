@@ -348,22 +348,30 @@ static size_t detect_llc(const char **source) {
     return (size_t)32 << 20;
 }
 
+/* "model name (family F model M)": hypervisors often mask the model name
+ * ("AMD EPYC"), and the family/model numbers tell e.g. Zen 4 from Zen 5, whose
+ * 512-bit VNNI rates differ by 2x. */
 static void cpu_model(char *out, size_t len) {
     snprintf(out, len, "unknown");
     FILE *f = fopen("/proc/cpuinfo", "r");
     if (!f) return;
-    char line[256];
-    while (fgets(line, sizeof line, f))
+    char line[256], name[128] = "unknown";
+    int family = -1, model = -1;
+    while (fgets(line, sizeof line, f) && (family < 0 || model < 0 || !strcmp(name, "unknown"))) {
+        const char *p = strchr(line, ':');
+        if (!p) continue;
+        for (p++; *p == ' '; p++) {}
         if (!strncmp(line, "model name", 10)) {
-            const char *p = strchr(line, ':');
-            if (p) {
-                for (p++; *p == ' '; p++) {}
-                snprintf(out, len, "%s", p);
-                out[strcspn(out, "\n")] = 0;
-            }
-            break;
+            snprintf(name, sizeof name, "%s", p);
+            name[strcspn(name, "\n")] = 0;
+        } else if (!strncmp(line, "cpu family", 10)) {
+            family = atoi(p);
+        } else if (!strncmp(line, "model\t", 6) || !strncmp(line, "model ", 6)) {
+            model = atoi(p);
         }
+    }
     fclose(f);
+    snprintf(out, len, "%s (family %d model %d)", name, family, model);
 }
 
 /* ---- results ------------------------------------------------------------- */
@@ -1072,6 +1080,14 @@ static void print_reference(void) {
     size_t nf;
     const ref_figure *f = bench_reference(&nf);
     printf("\nPublished figures, for comparison: RECORDED, NOT MEASURED BY THIS RUN\n  %s\n", bench_reference_note);
+    {
+        char here[192];
+        cpu_model(here, sizeof here);
+        if (!strstr(here, bench_reference_cpu))
+            printf("  WARNING: this machine is %s, not the %s the figures were recorded on:\n"
+                   "  compare with them only as fractions of each machine's own peak and bandwidth\n",
+                   here, bench_reference_cpu);
+    }
     for (size_t g0 = 0; g0 < nf;) {
         size_t g1 = g0;
         while (g1 < nf && !strcmp(f[g1].source, f[g0].source) && !strcmp(f[g1].variant, f[g0].variant)) g1++;

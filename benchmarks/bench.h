@@ -117,6 +117,7 @@ typedef struct {
 /* The recorded figures, one per published table cell. */
 const ref_figure *bench_reference(size_t *count);
 extern const char *const bench_reference_note;
+extern const char *const bench_reference_cpu; /* "(family F model M)" of that machine */
 
 /* ---- json.c -------------------------------------------------------------- */
 
