@@ -89,8 +89,10 @@ static void pack_psb(amx_type t, uint8_t *o, const uint8_t *const rows[16]) {
             memcpy(o + Q6K_OFF_D + 2 * n, &b->d, 2);
             for (int g = 0; g < 16; g++) o[Q6K_OFF_SC + 16 * g + n] = (uint8_t)b->scales[g];
         }
-        kq_gather_lines(o + Q6K_OFF_QL, rows, offsetof(block_q6_K, ql), 32);
-        kq_gather_lines(o + Q6K_OFF_QH, rows, offsetof(block_q6_K, qh), 16);
+        for (int h = 0; h < 2; h++) {
+            for (int l = 0; l < 16; l++) kq_gather_lines(o + Q6K_QL_LINE(h, l), rows, offsetof(block_q6_K, ql) + 64 * h + 4 * l, 1);
+            for (int l = 0; l < 8; l++) kq_gather_lines(o + Q6K_QH_LINE(h, l), rows, offsetof(block_q6_K, qh) + 32 * h + 4 * l, 1);
+        }
         break;
     case AMX_TYPE_IQ4_XS: iq4xs_pack_psb(o, rows); break;
     default: break;
@@ -117,8 +119,10 @@ static void unpack_psb(amx_type t, const uint8_t *p, uint8_t *const rows[16]) {
             memcpy(&b->d, p + Q6K_OFF_D + 2 * n, 2);
             for (int g = 0; g < 16; g++) b->scales[g] = (int8_t)p[Q6K_OFF_SC + 16 * g + n];
         }
-        kq_scatter_lines(p + Q6K_OFF_QL, rows, offsetof(block_q6_K, ql), 32);
-        kq_scatter_lines(p + Q6K_OFF_QH, rows, offsetof(block_q6_K, qh), 16);
+        for (int h = 0; h < 2; h++) {
+            for (int l = 0; l < 16; l++) kq_scatter_lines(p + Q6K_QL_LINE(h, l), rows, offsetof(block_q6_K, ql) + 64 * h + 4 * l, 1);
+            for (int l = 0; l < 8; l++) kq_scatter_lines(p + Q6K_QH_LINE(h, l), rows, offsetof(block_q6_K, qh) + 32 * h + 4 * l, 1);
+        }
         break;
     case AMX_TYPE_IQ4_XS: iq4xs_unpack_psb(p, rows); break;
     default: break;

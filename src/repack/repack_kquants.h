@@ -26,8 +26,12 @@
  * q6_Kp16  (3392 B, GGUF 3360: 1.010x)
  *     0  d[16] fp16, then 32 zero bytes
  *    64  sc[16][16] int8        per 16-element group
- *   320  ql 32 lines            line 16h+L: ql bytes 64h+4L..+3
- *  2368  qh 16 lines            line 8h+L: qh bytes 32h+4L..+3
+ *   320  half h = 0, 1536 B at 320 + 1536h: 24 lines in the order the kernel
+ *        first reads them: ql 0-3, qh 0-3, ql 4-7, qh 4-7, ql 8-15, where
+ *        ql line L = ql bytes 64h+4L..+3 and qh line L = qh bytes 32h+4L..+3
+ *        (Q6K_QL_LINE / Q6K_QH_LINE). With ql and qh in two separate areas
+ *        the first reads jumped between two streams 2 KiB apart and an M = 1
+ *        pass from DRAM ran at half the speed of the other types.
  *       (the element order is ggml's: see vnni_q6_K.c)
  * iq4_xsp16 (2240 B, GGUF 2176: 1.029x)
  *     0  d[16] fp16, then 32 zero bytes
@@ -59,8 +63,10 @@
 #define Q6K_PSB 3392
 #define Q6K_OFF_D 0
 #define Q6K_OFF_SC 64
-#define Q6K_OFF_QL 320
-#define Q6K_OFF_QH 2368
+#define Q6K_OFF_HALF 320
+/* byte offsets of ql line L (0..15) and qh line L (0..7) of half h */
+#define Q6K_QL_LINE(h, L) (Q6K_OFF_HALF + 1536 * (h) + 64 * ((L) < 4 ? (L) : (L) < 8 ? (L) + 4 : (L) + 8))
+#define Q6K_QH_LINE(h, L) (Q6K_OFF_HALF + 1536 * (h) + 64 * ((L) < 4 ? (L) + 4 : (L) + 8))
 
 #define IQ4XS_PSB 2240
 #define IQ4XS_OFF_D 0

@@ -6,8 +6,9 @@
  * qh' = qh + 32h, value e < 32 is ql'[e] & 15 | (qh'[e] & 3) << 4, 32 + e uses
  * ql'[32+e] & 15 and qh' bits 2-3, 64 + e ql'[e] >> 4 and bits 4-5, 96 + e
  * ql'[32+e] >> 4 and bits 6-7. So the 16-element group g (0..7) of half h
- * reads ql lines 16h + 4(g&3) + j (high nibbles for g >= 4) and qh lines
- * 8h + 4(g&1) + j, field g>>1 of each byte (j = 0..3 the group's VNNI rows).
+ * reads ql lines 4(g&3) + j (high nibbles for g >= 4) and qh lines
+ * 4(g&1) + j of half h, field g>>1 of each byte (j = 0..3 the group's VNNI
+ * rows); the layout stores those lines in the order of first use.
  * Unpacking one weight vector: nibble (AND, or shift + AND), field moved to
  * bits 4-5 (shift + AND 0x30), OR: about 4 ops, all off the multiply pipes.
  *
@@ -45,16 +46,15 @@ KQ_INLINE void q6_tile(const kq_tile *t, const int mr) {
         for (int gg = 0; gg < 16; gg++) {
             const int h = gg / 8, g = gg % 8;
             const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + Q6K_OFF_SC + 16 * gg)));
-            const uint8_t *ql = p + Q6K_OFF_QL + 64 * (16 * h + 4 * (g & 3));
-            const uint8_t *qh = p + Q6K_OFF_QH + 64 * (8 * h + 4 * (g & 1));
+            const int lq = 4 * (g & 3), lh = 4 * (g & 1); /* first ql / qh line of the group */
             __m512i is[KQ_MR];
             for (int r = 0; r < mr; r++) is[r] = kq_bcast32(t->s + r * t->s_stride + b * Q8K_SUMS_BYTES + 4 * gg);
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
-                __m512i v = _mm512_loadu_si512(ql + 64 * j);
+                __m512i v = _mm512_loadu_si512(p + Q6K_QL_LINE(h, lq + j));
                 if (g >= 4) v = _mm512_srli_epi16(v, 4);
                 v = _mm512_and_si512(v, lo4);
-                __m512i hb = _mm512_loadu_si512(qh + 64 * j);
+                __m512i hb = _mm512_loadu_si512(p + Q6K_QH_LINE(h, lh + j));
                 switch (g >> 1) {
                 case 0: hb = _mm512_slli_epi16(hb, 4); break;
                 case 1: hb = _mm512_slli_epi16(hb, 2); break;
