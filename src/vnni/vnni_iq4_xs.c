@@ -39,6 +39,7 @@ KQ_INLINE void iq4xs_tile(const kq_tile *t, const int mr, const __m512i table) {
         for (int r = 0; r < mr; r++) tot[r] = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int s = 0; s < 8; s++) {
+            kq_prefetch_part(t, p, IQ4XS_PSB, s, 8);
             const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + IQ4XS_OFF_LS + 16 * s)));
             __m512i is[2][KQ_MR];
             for (int r = 0; r < mr; r++) {

@@ -66,6 +66,7 @@ void kq_compute(const kq_family *f, const amx_weights *w, int64_t m, const void 
                     .y = y + r * ldy + 16 * p,
                     .ldy = ldy,
                     .ncols = left < 16 ? (int)left : 16,
+                    .prefetch = r == r0,
                 };
                 f->tile[mr](&t);
             }

@@ -29,6 +29,7 @@ typedef struct {
     float *y;          /* output of the first row, the panel's first column */
     int64_t ldy;
     int ncols;         /* columns to write, 1..16 */
+    int prefetch;      /* first tile over this panel in the row block: prefetch it */
 } kq_tile;
 
 typedef void (*kq_tile_fn)(const kq_tile *t);

@@ -47,6 +47,7 @@ KQ_INLINE void q45_tile(const kq_tile *t, const int mr, const int q5) {
         for (int r = 0; r < mr; r++) tot[r] = _mm512_setzero_si512();
 #pragma GCC unroll 8
         for (int s = 0; s < 8; s++) {
+            kq_prefetch_part(t, p, psb, s, 8);
             const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + Q4K_OFF_SC + 16 * s)));
             const uint8_t *ln = p + off_qs + 64 * 8 * (s / 2);
             __m512i is[2][KQ_MR];

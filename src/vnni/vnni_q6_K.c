@@ -45,6 +45,7 @@ KQ_INLINE void q6_tile(const kq_tile *t, const int mr) {
 #pragma GCC unroll 16
         for (int gg = 0; gg < 16; gg++) {
             const int h = gg / 8, g = gg % 8;
+            kq_prefetch_part(t, p, Q6K_PSB, gg, 16);
             const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + Q6K_OFF_SC + 16 * gg)));
             const int lq = 4 * (g & 3), lh = 4 * (g & 1); /* first ql / qh line of the group */
             __m512i is[KQ_MR];
