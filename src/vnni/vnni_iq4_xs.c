@@ -60,7 +60,7 @@ KQ_INLINE void iq4xs_tile(const kq_tile *t, const int mr, const __m512i table) {
             }
             for (int r = 0; r < mr; r++) {
                 const __m512i sum = na == 2 ? _mm512_add_epi32(is[0][r], is[1][r]) : is[0][r];
-                tot[r] = _mm512_add_epi32(tot[r], _mm512_mullo_epi32(sum, sc));
+                tot[r] = kq_scale_add(tot[r], sum, sc);
             }
         }
         const __m512 dw = kq_load_fp16x16(p + IQ4XS_OFF_D);

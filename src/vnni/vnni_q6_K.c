@@ -52,10 +52,10 @@ KQ_INLINE void q6_tile(const kq_tile *t, const int mr) {
             for (int r = 0; r < mr; r++) is[r] = kq_bcast32(t->s + r * t->s_stride + b * Q8K_SUMS_BYTES + 4 * gg);
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
-                __m512i v = _mm512_loadu_si512(p + Q6K_QL_LINE(h, lq + j));
+                __m512i v = kq_load_line(p + Q6K_QL_LINE(h, lq + j));
                 if (g >= 4) v = _mm512_srli_epi16(v, 4);
                 v = _mm512_and_si512(v, lo4);
-                __m512i hb = _mm512_loadu_si512(p + Q6K_QH_LINE(h, lh + j));
+                __m512i hb = kq_load_line(p + Q6K_QH_LINE(h, lh + j));
                 switch (g >> 1) {
                 case 0: hb = _mm512_slli_epi16(hb, 4); break;
                 case 1: hb = _mm512_slli_epi16(hb, 2); break;
@@ -66,7 +66,7 @@ KQ_INLINE void q6_tile(const kq_tile *t, const int mr) {
                 for (int r = 0; r < mr; r++)
                     is[r] = _mm512_dpbusd_epi32(is[r], v, kq_bcast32(qa + r * t->q_stride + 128 * h + 16 * g + 4 * j));
             }
-            for (int r = 0; r < mr; r++) tot[r] = _mm512_add_epi32(tot[r], _mm512_mullo_epi32(is[r], sc));
+            for (int r = 0; r < mr; r++) tot[r] = kq_scale_add(tot[r], is[r], sc);
         }
         const __m512 dw = kq_load_fp16x16(p + Q6K_OFF_D);
         for (int r = 0; r < mr; r++)
