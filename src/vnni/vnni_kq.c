@@ -11,6 +11,12 @@
  * reads of 9.4 MB per call (2.4 MB per 10 ms of compute), far below what L3
  * gives. For m <= KQ_MR there is one row block and an item is KQ_PG panels:
  * decode streams every weight byte exactly once.
+ *
+ * Why not convert each panel once per call to 8-bit weights in L2 (the
+ * ik_llama.cpp prefill trick): on the machine measured (Zen 4) the integer
+ * ALU work of unpacking 4-bit weights runs beside vpdpbusd and is shared by
+ * the 8 rows of a tile; the kernels are bound by the multiply pipes (MR = 6
+ * and MR = 8 run at the same speed), which a conversion would not unload.
  */
 #if !defined(__AVX512F__) || !defined(__AVX512VNNI__)
 #error "src/vnni must be compiled with the AVX-512 flags (see meson.build avx512_args)"

@@ -24,6 +24,12 @@
  * 8 superblock sums + 8 float accumulators + constants and the weight vector.
  * For MR <= 2 the sub-block sum is split over two accumulators so that the
  * 4-cycle vpdpbusd latency does not serialize the 8 updates.
+ *
+ * Measured on a Zen 4 core (zmm vpdpbusd 1/cycle, peak ~460 GOPS), N = K =
+ * 4096, one thread: M = 512 Q4_K ~305 GOPS (0.66 of peak), Q5_K ~290 (0.63);
+ * M = 32: 334 / 318. MR = 6 and MR = 8 measured the same (the multiply pipes,
+ * not the shared unpacking, are the limit), so MR = 8 keeps fewer tiles.
+ * M = 1 from DRAM: ~0.9 of the machine's streaming-read bandwidth.
  */
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__)
 #error "src/vnni must be compiled with the AVX-512 flags (see meson.build avx512_args)"
