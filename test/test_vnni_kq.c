@@ -8,7 +8,9 @@
  * an int32 overflow or a wrong bias would show, against the fp64 oracle; and
  * an M that spans several row blocks (the kernels' L2 blocking: 128 rows at
  * K = 4096) with a ragged last 8-row tile, against the oracle and bitwise
- * across thread counts.
+ * across thread counts; and every row of such a product bitwise equal to the
+ * same row multiplied alone (M = 1 runs the direct tiles, larger M the
+ * converted-weight tiles of Q6_K: the two paths must agree to the bit).
  */
 #include <string.h>
 
@@ -210,6 +212,13 @@ static void test_row_blocks(void) {
                   (long long)m);
             const double r = oracle_check(t, m, n, k, w, x, k, y1, n, (int)(k / 16) + 16, "row blocks");
             CHECK(r <= 1.0, "%s m=%lld k=%lld: err/bound %.3g", amx_type_name(t), (long long)m, (long long)k, r);
+            int64_t differ = 0;
+            for (int64_t i = 0; i < m; i += 37) {
+                CHECK(amx_gemm_q(h, 1, x + i * k, k, y3, n, &g1) == AMX_OK, "%s gemm m=1", amx_type_name(t));
+                differ += bitwise_diff(y1 + i * n, y3, 1, n, n, n);
+            }
+            CHECK(differ == 0, "%s: %lld outputs of rows multiplied alone differ from the m=%lld product",
+                  amx_type_name(t), (long long)differ, (long long)m);
         }
         amx_weights_free(h);
         free(w);
