@@ -50,7 +50,8 @@ static int64_t n_panel_groups(const amx_weights *w) {
     return (panels + KQ_PG - 1) / KQ_PG;
 }
 
-int64_t kq_n_items(const amx_weights *w, int64_t m) {
+int64_t kq_n_items(const amx_weights *w, int64_t m, const void *opts) {
+    (void)opts;
     const int64_t rb = row_block(w, m);
     return (m + rb - 1) / rb * n_panel_groups(w);
 }

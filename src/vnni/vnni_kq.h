@@ -50,7 +50,7 @@ typedef struct {
     const char *name_gemm;            /* m > 4 */
 } kq_family;
 
-int64_t kq_n_items(const amx_weights *w, int64_t m);
+int64_t kq_n_items(const amx_weights *w, int64_t m, const void *opts);
 void kq_compute(const kq_family *f, const amx_weights *w, int64_t m, const void *ws, float *y,
                 int64_t ldy, int64_t it0, int64_t it1);
 const char *kq_kernel_name(const kq_family *f, int64_t m);
