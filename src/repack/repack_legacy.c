@@ -59,8 +59,8 @@ static void walk(const amx_weights *w, uint8_t *panels, uint8_t *gguf, int64_t u
             if (row >= w->n) break;
             uint8_t *src = gguf + (size_t)row * (size_t)w->kb * bb;
             for (int64_t b = 0; b < w->kb; b++)
-                map_block(w->type, src + (size_t)b * bb, pd + (size_t)b * g.qs_block,
-                          pd + g.sc_off + (size_t)b * g.sc_block, r, to_panel);
+                map_block(w->type, src + (size_t)b * bb, pd + legacy_qs_off(&g, b), pd + legacy_sc_off(&g, b), r,
+                          to_panel);
         }
     }
 }
