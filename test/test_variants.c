@@ -101,10 +101,11 @@ static void run_nonfinite_acts(const amx_variant *v) {
 }
 
 /* Columns 2 and 5 have a NaN / Inf scale in one block: the variant must turn
- * exactly the outputs non-finite that the reference does, and agree elsewhere. */
-static void run_nonfinite_scales(const amx_variant *v) {
+ * exactly the outputs non-finite that the reference does, and agree elsewhere.
+ * m = 3 and m = 9 reach both the small-M and the large-M kernels. */
+static void run_nonfinite_scales(const amx_variant *v, int64_t m) {
     const amx_type t = v->type;
-    const int64_t m = 3, n = 21, k = 2 * amx_type_block_size(t);
+    const int64_t n = 21, k = 2 * amx_type_block_size(t);
     const int bb = amx_type_block_bytes(t);
     uint8_t *w = malloc(gguf_bytes(t, n, k));
     gen_weights(t, n, k, w, GEN_NORMAL);
@@ -164,7 +165,8 @@ static void run_variant(const amx_variant *v) {
         if (r > worst) worst = r;
     }
     run_nonfinite_acts(v);
-    run_nonfinite_scales(v);
+    run_nonfinite_scales(v, 3);
+    run_nonfinite_scales(v, 9);
     uint8_t *w = malloc(gguf_bytes(v->type, 16, bs));
     gen_weights(v->type, 16, bs, w, GEN_NORMAL);
     amx_weights *h = pack(v, 16, bs, w);
