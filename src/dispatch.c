@@ -2,6 +2,8 @@
 #include "dispatch.h"
 
 #include "ref/ref_variant.h"
+#include "repack/repack_legacy.h"
+#include "vnni/vnni_legacy.h"
 
 #define REF_ROW(T, tname)                                                                        \
     {.name = "ref_" tname, .type = AMX_TYPE_##T, .isa = AMX_ISA_SCALAR, .layout = "gguf",         \
@@ -9,10 +11,18 @@
      .unpack = ref_unpack, .act_size = ref_act_size, .quantize = ref_quantize,                   \
      .n_items = ref_n_items, .compute = ref_compute, .kernel_name = ref_kernel_name}
 
+#define VNNI_LEGACY_ROW(T, tname)                                                                \
+    {.name = "vnni512_" tname, .type = AMX_TYPE_##T, .isa = AMX_ISA_AVX512_VNNI,                  \
+     .layout = tname "p16", .pack_rows = LEGACY_PANEL_ROWS, .packed_size = legacy_packed_size,    \
+     .pack = legacy_pack, .unpack = legacy_unpack, .act_size = vnni_legacy_act_size,              \
+     .quantize = vnni_legacy_quantize, .n_items = vnni_legacy_n_items,                            \
+     .compute = vnni_legacy_compute, .kernel_name = vnni_legacy_kernel_name}
+
 static const amx_variant k_variants[] = {
     REF_ROW(Q4_0, "q4_0"), REF_ROW(Q4_1, "q4_1"), REF_ROW(Q8_0, "q8_0"),
     REF_ROW(Q4_K, "q4_K"), REF_ROW(Q5_K, "q5_K"), REF_ROW(Q6_K, "q6_K"),
     REF_ROW(IQ4_XS, "iq4_xs"),
+    VNNI_LEGACY_ROW(Q4_0, "q4_0"), VNNI_LEGACY_ROW(Q4_1, "q4_1"), VNNI_LEGACY_ROW(Q8_0, "q8_0"),
 };
 
 const amx_variant *amxq_variants(size_t *count) {

@@ -23,7 +23,7 @@ static void check_variant(const amx_variant *v) {
     CHECK(h1->packed_bytes == h4->packed_bytes && memcmp(h1->base, h4->base, h1->packed_bytes) == 0,
           "%s packed bytes independent of threads", v->name);
 
-    static const int64_t ms[] = {1, 5, 64};
+    static const int64_t ms[] = {1, 5, 64, 130};
     static const int threads[] = {2, 3, 4, 7};
     for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++) {
         const int64_t m = ms[a];

@@ -1,6 +1,6 @@
 /*
  * Every row of the dispatch table against the fp64 oracle and the scalar
- * reference, on adversarial shapes: M in {1..5, 15, 16, 17, 33, 64}, N below,
+ * reference, on adversarial shapes: M in {1..5, 15, 16, 17, 33, 64, 130}, N below,
  * at, above and not a multiple of the panel width, K at one block and beyond
  * 4096, strides larger than the row, canaries after every output row; plus
  * -128 in Q8_0 weights, extreme and subnormal scales, NaN/Inf activations (only
@@ -101,10 +101,11 @@ static void run_nonfinite_acts(const amx_variant *v) {
 }
 
 /* Columns 2 and 5 have a NaN / Inf scale in one block: the variant must turn
- * exactly the outputs non-finite that the reference does, and agree elsewhere. */
-static void run_nonfinite_scales(const amx_variant *v) {
+ * exactly the outputs non-finite that the reference does, and agree elsewhere.
+ * m = 3 and m = 9 reach both the small-M and the large-M kernels. */
+static void run_nonfinite_scales(const amx_variant *v, int64_t m) {
     const amx_type t = v->type;
-    const int64_t m = 3, n = 21, k = 2 * amx_type_block_size(t);
+    const int64_t n = 21, k = 2 * amx_type_block_size(t);
     const int bb = amx_type_block_bytes(t);
     uint8_t *w = malloc(gguf_bytes(t, n, k));
     gen_weights(t, n, k, w, GEN_NORMAL);
@@ -141,7 +142,7 @@ static void run_nonfinite_scales(const amx_variant *v) {
 
 static void run_variant(const amx_variant *v) {
     const int64_t bs = amx_type_block_size(v->type);
-    static const int64_t ms[] = {1, 2, 3, 4, 5, 15, 16, 17, 33, 64};
+    static const int64_t ms[] = {1, 2, 3, 4, 5, 15, 16, 17, 33, 64, 130};
     static const int64_t ns[] = {1, 15, 16, 17, 31, 32, 33, 48, 65, 100};
     double worst = 0;
     for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
@@ -152,7 +153,7 @@ static void run_variant(const amx_variant *v) {
         }
     /* long K, on fewer shapes (the fp64 oracle is the slow part) */
     const int64_t big_k = 4096 + bs;
-    static const int64_t ms2[] = {1, 3, 16, 17, 64};
+    static const int64_t ms2[] = {1, 3, 16, 17, 64, 130};
     static const int64_t ns2[] = {17, 32, 100};
     for (size_t a = 0; a < sizeof ms2 / sizeof ms2[0]; a++)
         for (size_t b = 0; b < sizeof ns2 / sizeof ns2[0]; b++) {
@@ -164,7 +165,8 @@ static void run_variant(const amx_variant *v) {
         if (r > worst) worst = r;
     }
     run_nonfinite_acts(v);
-    run_nonfinite_scales(v);
+    run_nonfinite_scales(v, 3);
+    run_nonfinite_scales(v, 9);
     uint8_t *w = malloc(gguf_bytes(v->type, 16, bs));
     gen_weights(v->type, 16, bs, w, GEN_NORMAL);
     amx_weights *h = pack(v, 16, bs, w);
