@@ -195,7 +195,10 @@ static int group_panels(int64_t m) { return m <= MR_MAX ? DECODE_PANELS : NV_MAX
 static int64_t n_groups(const amx_weights *w, int64_t m) { return (n_panels(w) + group_panels(m) - 1) / group_panels(m); }
 static int64_t m_chunks(int64_t m) { return m <= MR_MAX ? 1 : (m + M_CHUNK - 1) / M_CHUNK; }
 
-int64_t vnni_legacy_n_items(const amx_weights *w, int64_t m) { return n_groups(w, m) * m_chunks(m); }
+int64_t vnni_legacy_n_items(const amx_weights *w, int64_t m, const void *opts) {
+    (void)opts;
+    return n_groups(w, m) * m_chunks(m);
+}
 
 void vnni_legacy_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy,
                          int64_t item0, int64_t item1, const void *opts) {

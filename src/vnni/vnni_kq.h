@@ -1,0 +1,61 @@
+/*
+ * The work-item driver shared by the VNNI kernels of the 256-element types
+ * (vnni_q4_K.c: Q4_K and Q5_K, vnni_q6_K.c, vnni_iq4_xs.c) and the tile
+ * interface those kernels implement.
+ *
+ * A tile is MR activation rows (1..KQ_MR) x one 16-column panel over the whole
+ * K. Every output element is produced by exactly one tile call whose float
+ * operations per superblock do not depend on MR, on the tile's position or on
+ * the thread, so results are bitwise independent of the work split.
+ */
+#ifndef AMXQ_VNNI_KQ_H
+#define AMXQ_VNNI_KQ_H
+
+#include <stdint.h>
+
+#include "../dispatch.h"
+
+#define KQ_MR 8 /* rows per tile, at most */
+
+typedef struct {
+    const uint8_t *w;  /* the panel's superblock 0 */
+    int64_t kb;        /* superblocks */
+    const int8_t *q;   /* quants of the tile's first row */
+    const float *d;    /* d of the first row, superblock 0 */
+    const uint8_t *s;  /* sums record of the first row, superblock 0 */
+    int64_t q_stride;  /* bytes between rows' quants */
+    int64_t d_stride;  /* floats between rows' d */
+    int64_t s_stride;  /* bytes between rows' records */
+    float *y;          /* output of the first row, the panel's first column */
+    int64_t ldy;
+    int ncols;         /* columns to write, 1..16 */
+} kq_tile;
+
+typedef void (*kq_tile_fn)(const kq_tile *t);
+
+typedef struct {
+    size_t psb;                       /* bytes per panel superblock */
+    kq_tile_fn tile[KQ_MR + 1];       /* tile[mr] handles mr rows; [0] unused */
+    const char *name_gemv[5];         /* kernel names for m = 1..4 */
+    const char *name_gemm;            /* m > 4 */
+} kq_family;
+
+int64_t kq_n_items(const amx_weights *w, int64_t m, const void *opts);
+void kq_compute(const kq_family *f, const amx_weights *w, int64_t m, const void *ws, float *y,
+                int64_t ldy, int64_t it0, int64_t it1);
+const char *kq_kernel_name(const kq_family *f, int64_t m);
+
+/* dispatch-table entry points: vnni_<t>_compute and vnni_<t>_kernel_name for
+ * t = q4_K, q5_K (vnni_q4_K.c), q6_K (vnni_q6_K.c), iq4_xs (vnni_iq4_xs.c);
+ * n_items is kq_n_items for all four. */
+#define KQ_DECLARE(fn)                                                                          \
+    void vnni_##fn##_compute(const amx_weights *w, int64_t m, const void *ws, float *y,         \
+                             int64_t ldy, int64_t it0, int64_t it1, const void *opts);         \
+    const char *vnni_##fn##_kernel_name(const amx_weights *w, int64_t m);
+KQ_DECLARE(q4_K)
+KQ_DECLARE(q5_K)
+KQ_DECLARE(q6_K)
+KQ_DECLARE(iq4_xs)
+#undef KQ_DECLARE
+
+#endif

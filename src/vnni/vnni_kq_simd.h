@@ -1,0 +1,64 @@
+/* AVX-512 helpers shared by the 256-element VNNI kernels (include only from
+ * files compiled with the AVX-512 flags). */
+#ifndef AMXQ_VNNI_KQ_SIMD_H
+#define AMXQ_VNNI_KQ_SIMD_H
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "vnni_kq.h"
+
+#define KQ_INLINE static inline __attribute__((always_inline))
+
+/* A dword from memory in all 16 lanes; vpdpbusd takes it as an embedded
+ * broadcast operand, so it costs a load, not an ALU op. */
+KQ_INLINE __m512i kq_bcast32(const void *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* 16 fp16 values widened exactly. */
+KQ_INLINE __m512 kq_load_fp16x16(const void *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+
+/* Writes the tile's float accumulators: only the first ncols columns. */
+KQ_INLINE void kq_store(const kq_tile *t, const __m512 *acc, int mr) {
+    const __mmask16 k = (__mmask16)((1u << t->ncols) - 1u);
+    for (int r = 0; r < mr; r++) _mm512_mask_storeu_ps(t->y + r * t->ldy, k, acc[r]);
+}
+
+/* Instantiates name_<mr>(const kq_tile *) for mr = 1..8 from a body
+ * body(t, mr) that is always_inline with mr a constant. */
+#define KQ_TILES(name, body)                                                        \
+    static void name##_1(const kq_tile *t) { body(t, 1); }                           \
+    static void name##_2(const kq_tile *t) { body(t, 2); }                           \
+    static void name##_3(const kq_tile *t) { body(t, 3); }                           \
+    static void name##_4(const kq_tile *t) { body(t, 4); }                           \
+    static void name##_5(const kq_tile *t) { body(t, 5); }                           \
+    static void name##_6(const kq_tile *t) { body(t, 6); }                           \
+    static void name##_7(const kq_tile *t) { body(t, 7); }                           \
+    static void name##_8(const kq_tile *t) { body(t, 8); }
+#define KQ_TILE_TABLE(name) {NULL, name##_1, name##_2, name##_3, name##_4, name##_5, name##_6, name##_7, name##_8}
+
+/* The dispatch-table entry points of one type: vnni_<fn>_compute and
+ * vnni_<fn>_kernel_name over the kq_family `fam`. */
+#define KQ_ENTRY_POINTS(fn, fam)                                                               \
+    void vnni_##fn##_compute(const amx_weights *w, int64_t m, const void *ws, float *y,         \
+                             int64_t ldy, int64_t it0, int64_t it1, const void *opts) {        \
+        (void)opts;                                                                            \
+        kq_compute(&fam, w, m, ws, y, ldy, it0, it1);                                          \
+    }                                                                                          \
+    const char *vnni_##fn##_kernel_name(const amx_weights *w, int64_t m) {                     \
+        (void)w;                                                                               \
+        return kq_kernel_name(&fam, m);                                                        \
+    }
+
+/* kq_family.name_gemv / name_gemm of a type named `tname` ("q4_K"). */
+#define KQ_NAMES(tname)                                                                        \
+    .name_gemv = {NULL, "vnni512_gemv_" tname "_1x16", "vnni512_gemv_" tname "_2x16",          \
+                  "vnni512_gemv_" tname "_3x16", "vnni512_gemv_" tname "_4x16"},               \
+    .name_gemm = "vnni512_gemm_" tname "_8x16"
+
+#endif

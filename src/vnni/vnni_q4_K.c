@@ -1,0 +1,108 @@
+/*
+ * AVX-512 VNNI kernels for Q4_K and Q5_K (layouts q4_Kp16 / q5_Kp16, see
+ * src/repack/repack_kquants.h) against Q8_K activations (act_q8_K.h).
+ *
+ * A tile is MR rows (1..8) x 16 columns over all of K. Per superblock and
+ * sub-block s (32 K values = 8 VNNI rows): each 64-byte qs line is unpacked
+ * once (low nibbles: AND 0x0F; high: shift + AND; Q5_K adds the 5th bit from
+ * the qh line: shift + AND 0x10 + OR) and fed to MR vpdpbusd (unsigned weight
+ * x signed activation, broadcast from memory), giving the exact int32
+ * sum(q*a) per (row, column). It is scaled in int32 (vpmulld by the 6-bit
+ * scale, vpaddd), so a superblock ends with T = sum_s sc_s*sum(q*a) and,
+ * from 4 vpdpwssd of the min pairs against the activation's per-32 sums,
+ * Mn = sum_s mn_s*bs32_s. The float update per superblock is
+ *     acc += (T*d - Mn*dmin) * d_a       (cvt, mul, fmsub, fma)
+ * Integer ranges: |T| <= 63*31*127*256 < 2^26, Mn <= 63*4064*8 < 2^22, and
+ * both restart every superblock, so no K (up to 2^31) can overflow them.
+ *
+ * Cost per superblock, row and 16 columns, on the two multiply pipes (which
+ * vpdpbusd, vpmulld, vpdpwssd and float mul/FMA share): 64 vpdpbusd + 8 vpmulld
+ * + 4 vpdpwssd + 3 float = 79, so 81% of the vpdpbusd peak at best. Unpacking
+ * (1.5 ops per weight vector for Q4_K, ~4 for Q5_K) and vpaddd/cvt run on the
+ * other pipes and are shared by the MR rows; at MR = 8 they stay below the
+ * multiply pipes' time even for Q5_K. Registers at MR = 8: 8 sub-block sums +
+ * 8 superblock sums + 8 float accumulators + constants and the weight vector.
+ * For MR <= 2 the sub-block sum is split over two accumulators so that the
+ * 4-cycle vpdpbusd latency does not serialize the 8 updates.
+ */
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__)
+#error "src/vnni must be compiled with the AVX-512 flags (see meson.build avx512_args)"
+#endif
+
+#include "../formats.h"
+#include "../repack/repack_kquants.h"
+#include "act_q8_K.h"
+#include "vnni_kq_simd.h"
+
+KQ_INLINE void q45_tile(const kq_tile *t, const int mr, const int q5) {
+    const size_t psb = q5 ? Q5K_PSB : Q4K_PSB, off_qs = q5 ? Q5K_OFF_QS : Q4K_OFF_QS;
+    const int na = mr <= 2 ? 2 : 1;
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    __m512 acc[KQ_MR];
+    for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < t->kb; b++) {
+        const uint8_t *p = t->w + (size_t)b * psb;
+        const int8_t *qa = t->q + b * QK_K;
+        __m512i tot[KQ_MR];
+        for (int r = 0; r < mr; r++) tot[r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int s = 0; s < 8; s++) {
+            const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + Q4K_OFF_SC + 16 * s)));
+            const uint8_t *ln = p + off_qs + 64 * 8 * (s / 2);
+            __m512i is[2][KQ_MR];
+            for (int r = 0; r < mr; r++) is[0][r] = is[1][r] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                __m512i v = _mm512_loadu_si512(ln + 64 * j);
+                if (s & 1) v = _mm512_srli_epi16(v, 4);
+                v = _mm512_and_si512(v, lo4);
+                if (q5) {
+                    __m512i h = _mm512_loadu_si512(p + Q5K_OFF_QH + 64 * j);
+                    if (s < 4) h = _mm512_slli_epi16(h, 4 - s);
+                    else if (s > 4) h = _mm512_srli_epi16(h, s - 4);
+                    v = _mm512_or_si512(v, _mm512_and_si512(h, bit4));
+                }
+                const int a = j % na;
+                for (int r = 0; r < mr; r++)
+                    is[a][r] = _mm512_dpbusd_epi32(is[a][r], v, kq_bcast32(qa + r * t->q_stride + 32 * s + 4 * j));
+            }
+            for (int r = 0; r < mr; r++) {
+                const __m512i sum = na == 2 ? _mm512_add_epi32(is[0][r], is[1][r]) : is[0][r];
+                tot[r] = _mm512_add_epi32(tot[r], _mm512_mullo_epi32(sum, sc));
+            }
+        }
+        const __m512 dw = kq_load_fp16x16(p + Q4K_OFF_D), dm = kq_load_fp16x16(p + Q4K_OFF_DMIN);
+        __m512i mnp[4];
+        for (int pp = 0; pp < 4; pp++)
+            mnp[pp] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(p + Q4K_OFF_MN + 32 * pp)));
+        for (int r = 0; r < mr; r++) {
+            const uint8_t *rec = t->s + r * t->s_stride + b * Q8K_SUMS_BYTES;
+            __m512i mi = _mm512_setzero_si512();
+            for (int pp = 0; pp < 4; pp++) mi = _mm512_dpwssd_epi32(mi, mnp[pp], kq_bcast32(rec + 4 * pp));
+            const __m512 u = _mm512_fmsub_ps(_mm512_cvtepi32_ps(tot[r]), dw,
+                                             _mm512_mul_ps(_mm512_cvtepi32_ps(mi), dm));
+            acc[r] = _mm512_fmadd_ps(u, _mm512_set1_ps(t->d[r * t->d_stride + b]), acc[r]);
+        }
+    }
+    kq_store(t, acc, mr);
+}
+
+#define Q4K_BODY(t, mr) q45_tile(t, mr, 0)
+#define Q5K_BODY(t, mr) q45_tile(t, mr, 1)
+KQ_TILES(q4k, Q4K_BODY)
+KQ_TILES(q5k, Q5K_BODY)
+
+static const kq_family k_q4_K = {
+    .psb = Q4K_PSB,
+    .tile = KQ_TILE_TABLE(q4k),
+    KQ_NAMES("q4_K"),
+};
+
+static const kq_family k_q5_K = {
+    .psb = Q5K_PSB,
+    .tile = KQ_TILE_TABLE(q5k),
+    KQ_NAMES("q5_K"),
+};
+
+KQ_ENTRY_POINTS(q4_K, k_q4_K)
+KQ_ENTRY_POINTS(q5_K, k_q5_K)

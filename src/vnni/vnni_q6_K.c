@@ -1,0 +1,87 @@
+/*
+ * AVX-512 VNNI kernel for Q6_K (layout q6_Kp16, src/repack/repack_kquants.h)
+ * against Q8_K activations (act_q8_K.h).
+ *
+ * ggml's element order: in half h (128 values) with ql' = ql + 64h and
+ * qh' = qh + 32h, value e < 32 is ql'[e] & 15 | (qh'[e] & 3) << 4, 32 + e uses
+ * ql'[32+e] & 15 and qh' bits 2-3, 64 + e ql'[e] >> 4 and bits 4-5, 96 + e
+ * ql'[32+e] >> 4 and bits 6-7. So the 16-element group g (0..7) of half h
+ * reads ql lines 4(g&3) + j (high nibbles for g >= 4) and qh lines
+ * 4(g&1) + j of half h, field g>>1 of each byte (j = 0..3 the group's VNNI
+ * rows); the layout stores those lines in the order of first use.
+ * Unpacking one weight vector: nibble (AND, or shift + AND), field moved to
+ * bits 4-5 (shift + AND 0x30), OR: about 4 ops, all off the multiply pipes.
+ *
+ * The 6-bit value q = v + 32 is used unsigned in vpdpbusd; the int32 sum of a
+ * group starts at -32 * bs16 (a broadcast load from the activation record),
+ * so after the group's 4 vpdpbusd it is exactly sum((q - 32) * a); vpmulld by
+ * the int8 group scale and vpaddd accumulate T over the superblock, and the
+ * float update is acc += (T * d) * d_a. |T| <= 128*32*127*256 < 2^27 and T
+ * restarts every superblock: no overflow for any K.
+ *
+ * Multiply-pipe cost per superblock, row and 16 columns: 64 vpdpbusd + 16
+ * vpmulld + 2 float = 82 (78% of peak at best); the group scale in float
+ * instead would be cvt + mul + FMA per group (worse). MR = 8 rows share each
+ * unpacked vector.
+ */
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__)
+#error "src/vnni must be compiled with the AVX-512 flags (see meson.build avx512_args)"
+#endif
+
+#include "../formats.h"
+#include "../repack/repack_kquants.h"
+#include "act_q8_K.h"
+#include "vnni_kq_simd.h"
+
+KQ_INLINE void q6_tile(const kq_tile *t, const int mr) {
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), fld = _mm512_set1_epi8(0x30);
+    __m512 acc[KQ_MR];
+    for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < t->kb; b++) {
+        const uint8_t *p = t->w + (size_t)b * Q6K_PSB;
+        const int8_t *qa = t->q + b * QK_K;
+        __m512i tot[KQ_MR];
+        for (int r = 0; r < mr; r++) tot[r] = _mm512_setzero_si512();
+#pragma GCC unroll 16
+        for (int gg = 0; gg < 16; gg++) {
+            const int h = gg / 8, g = gg % 8;
+            const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + Q6K_OFF_SC + 16 * gg)));
+            const int lq = 4 * (g & 3), lh = 4 * (g & 1); /* first ql / qh line of the group */
+            __m512i is[KQ_MR];
+            for (int r = 0; r < mr; r++) is[r] = kq_bcast32(t->s + r * t->s_stride + b * Q8K_SUMS_BYTES + 4 * gg);
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                __m512i v = _mm512_loadu_si512(p + Q6K_QL_LINE(h, lq + j));
+                if (g >= 4) v = _mm512_srli_epi16(v, 4);
+                v = _mm512_and_si512(v, lo4);
+                __m512i hb = _mm512_loadu_si512(p + Q6K_QH_LINE(h, lh + j));
+                switch (g >> 1) {
+                case 0: hb = _mm512_slli_epi16(hb, 4); break;
+                case 1: hb = _mm512_slli_epi16(hb, 2); break;
+                case 3: hb = _mm512_srli_epi16(hb, 2); break;
+                default: break;
+                }
+                v = _mm512_or_si512(v, _mm512_and_si512(hb, fld));
+                for (int r = 0; r < mr; r++)
+                    is[r] = _mm512_dpbusd_epi32(is[r], v, kq_bcast32(qa + r * t->q_stride + 128 * h + 16 * g + 4 * j));
+            }
+            for (int r = 0; r < mr; r++) tot[r] = _mm512_add_epi32(tot[r], _mm512_mullo_epi32(is[r], sc));
+        }
+        const __m512 dw = kq_load_fp16x16(p + Q6K_OFF_D);
+        for (int r = 0; r < mr; r++)
+            acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(tot[r]), dw),
+                                     _mm512_set1_ps(t->d[r * t->d_stride + b]), acc[r]);
+    }
+    kq_store(t, acc, mr);
+}
+
+#define Q6K_BODY(t, mr) q6_tile(t, mr)
+KQ_TILES(q6k, Q6K_BODY)
+
+static const kq_family k_q6_K = {
+    .psb = Q6K_PSB,
+    .tile = KQ_TILE_TABLE(q6k),
+    KQ_NAMES("q6_K"),
+};
+
+KQ_ENTRY_POINTS(q6_K, k_q6_K)

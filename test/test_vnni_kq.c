@@ -1,0 +1,198 @@
+/*
+ * The AVX-512 Q8_K activation quantizer against the reference, bit for bit
+ * (quants, d, and every sum record kind derived from the reference's bsums),
+ * on many rows: random scales, exact .5 ties, ties for the largest magnitude
+ * (the first one wins), zero and -0 blocks, huge, tiny and subnormal values,
+ * Inf/NaN blocks. Then the 256-element VNNI kernels at the edges of their
+ * integer ranges (every quant, scale and activation at its extreme), where
+ * an int32 overflow or a wrong bias would show, against the fp64 oracle.
+ */
+#include <string.h>
+
+#include "common.h"
+#include "../src/dispatch.h"
+#include "../src/ref/ref.h"
+#include "../src/vnni/act_q8_K.h"
+
+/* One row of kb superblocks, each filled by a different generator. */
+static void gen_row(float *x, int64_t kb, int row) {
+    for (int64_t b = 0; b < kb; b++) {
+        float *v = x + b * QK_K;
+        const int kind = (int)((b + 7 * row) % 12);
+        const float scale = powf(10.0f, rng_uniform(-6.0f, 6.0f));
+        for (int j = 0; j < QK_K; j++) v[j] = scale * rng_normal();
+        switch (kind) {
+        case 0: /* iscale = -1 or 1: every value a candidate for an exact .5 tie */
+            for (int j = 0; j < QK_K; j++) v[j] = (float)((int)(rng_u64() % 253) - 126) + ((rng_u64() & 1) ? 0.5f : 0.0f);
+            v[rng_u64() % QK_K] = (rng_u64() & 1) ? 127.0f : -127.0f;
+            for (int j = 0; j < QK_K; j++)
+                if (fabsf(v[j]) > 127.0f) v[j] = 0.0f;
+            break;
+        case 1: memset(v, 0, QK_K * sizeof(float)); break;
+        case 2:
+            for (int j = 0; j < QK_K; j++) v[j] = -0.0f;
+            break;
+        case 3: v[rng_u64() % QK_K] = INFINITY; break;
+        case 4: v[rng_u64() % QK_K] = -INFINITY; break;
+        case 5: v[rng_u64() % QK_K] = NAN; break;
+        case 6: /* the largest magnitude twice with opposite signs */
+        {
+            const int a = (int)(rng_u64() % QK_K), c = (int)(rng_u64() % QK_K);
+            v[a] = 1000.0f * scale;
+            v[c] = -1000.0f * scale;
+        } break;
+        case 7: /* huge */
+            for (int j = 0; j < QK_K; j++) v[j] = rng_uniform(-3.0e38f, 3.0e38f);
+            break;
+        case 8: /* subnormal: -127/max overflows to -Inf */
+            for (int j = 0; j < QK_K; j++) v[j] = rng_uniform(-1e-39f, 1e-39f);
+            break;
+        case 9: /* tiny normal */
+            for (int j = 0; j < QK_K; j++) v[j] = rng_uniform(-1e-36f, 1e-36f);
+            break;
+        case 10: /* a single non-zero */
+            memset(v, 0, QK_K * sizeof(float));
+            v[rng_u64() % QK_K] = -scale;
+            break;
+        default: break;
+        }
+    }
+}
+
+static void expected_record(const block_q8_K *b, act_q8K_sums kind, uint8_t rec[Q8K_SUMS_BYTES]) {
+    memset(rec, 0, Q8K_SUMS_BYTES);
+    int16_t b32[8];
+    int32_t v[16];
+    for (int s = 0; s < 8; s++) b32[s] = (int16_t)(b->bsums[2 * s] + b->bsums[2 * s + 1]);
+    switch (kind) {
+    case Q8K_SUMS_MIN:
+        memcpy(rec, b32, 16);
+        memcpy(rec + 16, b->bsums, 32);
+        break;
+    case Q8K_SUMS_BIAS16:
+        for (int g = 0; g < 16; g++) v[g] = -32 * b->bsums[g];
+        memcpy(rec, v, 64);
+        break;
+    case Q8K_SUMS_BIAS32:
+        for (int s = 0; s < 8; s++) v[s] = -128 * b32[s];
+        memcpy(rec, v, 32);
+        memcpy(rec + 32, b->bsums, 32);
+        break;
+    }
+}
+
+static void test_quantizer(void) {
+    const int64_t kb = 12, k = kb * QK_K;
+    float *x = malloc((size_t)k * sizeof(float));
+    block_q8_K *ref = malloc((size_t)kb * sizeof(block_q8_K));
+    int8_t *q = malloc((size_t)k);
+    float *d = malloc((size_t)kb * sizeof(float));
+    uint8_t *s = malloc((size_t)kb * Q8K_SUMS_BYTES);
+    int64_t bad_q = 0, bad_d = 0, bad_s = 0, blocks = 0;
+    for (int row = 0; row < 400; row++) {
+        gen_row(x, kb, row);
+        ref_quantize_row_q8_K(x, ref, k);
+        for (int kind = Q8K_SUMS_MIN; kind <= Q8K_SUMS_BIAS32; kind++) {
+            memset(q, 0x55, (size_t)k);
+            memset(s, 0x55, (size_t)kb * Q8K_SUMS_BYTES);
+            act_q8K_quantize_row(x, k, q, d, s, (act_q8K_sums)kind);
+            for (int64_t b = 0; b < kb; b++) {
+                blocks++;
+                bad_q += memcmp(q + b * QK_K, ref[b].qs, QK_K) != 0;
+                bad_d += memcmp(&d[b], &ref[b].d, 4) != 0;
+                uint8_t want[Q8K_SUMS_BYTES];
+                expected_record(&ref[b], (act_q8K_sums)kind, want);
+                bad_s += memcmp(s + b * Q8K_SUMS_BYTES, want, Q8K_SUMS_BYTES) != 0;
+            }
+        }
+    }
+    CHECK(bad_q == 0, "Q8_K quants differ from the reference in %lld of %lld blocks", (long long)bad_q, (long long)blocks);
+    CHECK(bad_d == 0, "Q8_K d differs from the reference in %lld of %lld blocks", (long long)bad_d, (long long)blocks);
+    CHECK(bad_s == 0, "Q8_K sum records differ in %lld of %lld blocks", (long long)bad_s, (long long)blocks);
+    free(x);
+    free(ref);
+    free(q);
+    free(d);
+    free(s);
+}
+
+/* Weights with every quant and scale at the top (or bottom) of its range,
+ * activations whose quants are all +-127, so each per-superblock int32 sum
+ * is at its largest magnitude; K long enough for a missed re-base to wrap. */
+static void fill_extreme(amx_type t, uint8_t *w, int64_t nblocks, int variant) {
+    const uint16_t d = fp32_to_fp16(variant ? -0.5f : 1.0f);
+    for (int64_t i = 0; i < nblocks; i++) {
+        switch (t) {
+        case AMX_TYPE_Q4_K:
+        case AMX_TYPE_Q5_K: {
+            block_q4_K *b = (block_q4_K *)(w + i * amx_type_block_bytes(t));
+            b->d = d;
+            b->dmin = fp32_to_fp16(0.25f);
+            memset(b->scales, 0xff, 12); /* every scale and min 63 */
+            if (t == AMX_TYPE_Q4_K) memset(b->qs, variant ? 0x00 : 0xff, 128);
+            else {
+                block_q5_K *c = (block_q5_K *)b;
+                memset(c->qh, variant ? 0x00 : 0xff, 32);
+                memset(c->qs, variant ? 0x00 : 0xff, 128);
+            }
+        } break;
+        case AMX_TYPE_Q6_K: {
+            block_q6_K *b = (block_q6_K *)(w + i * amx_type_block_bytes(t));
+            memset(b->ql, variant ? 0xff : 0x00, 128); /* q - 32 = -32 or +31 */
+            memset(b->qh, variant ? 0xff : 0x00, 64);
+            memset(b->scales, variant ? 0x7f : 0x80, 16); /* 127 or -128 */
+            b->d = d;
+        } break;
+        case AMX_TYPE_IQ4_XS: {
+            block_iq4_xs *b = (block_iq4_xs *)(w + i * amx_type_block_bytes(t));
+            b->d = d;
+            b->scales_h = 0; /* ls = 0: scale -32 */
+            memset(b->scales_l, 0, 4);
+            memset(b->qs, variant ? 0xff : 0x00, 128); /* value 113 or -127 */
+        } break;
+        default: break;
+        }
+    }
+}
+
+static void test_extremes(void) {
+    static const amx_type types[] = {AMX_TYPE_Q4_K, AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS};
+    const int64_t m = 9, n = 20, k = 64 * QK_K;
+    float *x = malloc((size_t)(m * k) * sizeof(float));
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < k; j++) x[i * k + j] = (i % 2 ? -1.0f : 1.0f) * (i == 4 && j % 3 ? -1.0f : 1.0f);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const amx_type t = types[ti];
+        for (int variant = 0; variant < 2; variant++) {
+            const size_t sz = gguf_bytes(t, n, k);
+            uint8_t *w = malloc(sz);
+            fill_extreme(t, w, n * (k / QK_K), variant);
+            amx_pack_opts po = {.size = sizeof po, .isa = AMX_ISA_AVX512_VNNI};
+            amx_weights *h = NULL;
+            CHECK(amx_pack_weights(t, n, k, w, sz, &po, &h) == AMX_OK, "%s pack", amx_type_name(t));
+            float *y = malloc((size_t)(m * n) * sizeof(float));
+            if (h && amx_gemm_q(h, m, x, k, y, n, NULL) == AMX_OK) {
+                const double r = oracle_check(t, m, n, k, w, x, k, y, n, (int)(k / 16) + 16, "extreme");
+                CHECK(r <= 1.0, "%s extreme variant %d: err/bound %.3g", amx_type_name(t), variant, r);
+            } else {
+                CHECK(0, "%s extreme: pack or gemm failed", amx_type_name(t));
+            }
+            amx_weights_free(h);
+            free(y);
+            free(w);
+        }
+    }
+    free(x);
+}
+
+int main(void) {
+    const char *why;
+    if (!amx_cpu_supports(AMX_ISA_AVX512_VNNI, &why)) {
+        printf("SKIPPED: AVX-512 VNNI not available here: %s\n", why);
+        return 77;
+    }
+    rng_seed(4242);
+    test_quantizer();
+    test_extremes();
+    return test_finish("test_vnni_kq");
+}
