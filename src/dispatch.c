@@ -7,6 +7,7 @@
 #include "repack/repack_kquants.h"
 #include "vnni/act_q8_K.h"
 #include "vnni/vnni_kq.h"
+#include "tiles/amx_rows.h"
 
 #define REF_ROW(T, tname)                                                                        \
     {.name = "ref_" tname, .type = AMX_TYPE_##T, .isa = AMX_ISA_SCALAR, .layout = "gguf",         \
@@ -26,6 +27,13 @@
      .pack = kq_pack, .unpack = kq_unpack, .act_size = vnni_q8K_act_size,                         \
      .quantize = vnni_q8K_quantize, .n_items = kq_n_items, .compute = vnni_##fn##_compute,         \
      .kernel_name = vnni_##fn##_kernel_name}
+/* AMX rows: the VNNI sibling's layout, packer and quantizer; tiles from amx_min_m rows */
+#define AMX_LEGACY_ROW(T, tname)                                                                 \
+    {.name = "amx_" tname, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = tname "p16",       \
+     .pack_rows = LEGACY_PANEL_ROWS, .packed_size = legacy_packed_size, .pack = legacy_pack,      \
+     .unpack = legacy_unpack, .act_size = vnni_legacy_act_size, .quantize = vnni_legacy_quantize, \
+     .n_items = amx_legacy_n_items, .compute = amx_legacy_compute,                                \
+     .amx_min_m = AMX_MIN_M_DEFAULT, .kernel_name = amx_legacy_kernel_name}
 
 static const amx_variant k_variants[] = {
     REF_ROW(Q4_0, "q4_0"), REF_ROW(Q4_1, "q4_1"), REF_ROW(Q8_0, "q8_0"),
@@ -34,6 +42,7 @@ static const amx_variant k_variants[] = {
     VNNI_LEGACY_ROW(Q4_0, "q4_0"), VNNI_LEGACY_ROW(Q4_1, "q4_1"), VNNI_LEGACY_ROW(Q8_0, "q8_0"),
     VNNI_KQ_ROW(Q4_K, "q4_K", q4_K), VNNI_KQ_ROW(Q5_K, "q5_K", q5_K), VNNI_KQ_ROW(Q6_K, "q6_K", q6_K),
     VNNI_KQ_ROW(IQ4_XS, "iq4_xs", iq4_xs),
+    AMX_LEGACY_ROW(Q4_0, "q4_0"), AMX_LEGACY_ROW(Q4_1, "q4_1"), AMX_LEGACY_ROW(Q8_0, "q8_0"),
 };
 
 const amx_variant *amxq_variants(size_t *count) {
