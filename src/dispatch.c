@@ -34,6 +34,11 @@
      .unpack = legacy_unpack, .act_size = vnni_legacy_act_size, .quantize = vnni_legacy_quantize, \
      .n_items = amx_legacy_n_items, .compute = amx_legacy_compute,                                \
      .amx_min_m = AMX_MIN_M_DEFAULT, .kernel_name = amx_legacy_kernel_name}
+#define AMX_KQ_ROW(T, tname)                                                                     \
+    {.name = "amx_" tname, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = tname "p16",       \
+     .pack_rows = KQ_PANEL, .packed_size = kq_packed_size, .pack = kq_pack, .unpack = kq_unpack,  \
+     .act_size = vnni_q8K_act_size, .quantize = vnni_q8K_quantize, .n_items = amx_kq_n_items,     \
+     .compute = amx_kq_compute, .amx_min_m = AMX_MIN_M_DEFAULT, .kernel_name = amx_kq_kernel_name}
 
 static const amx_variant k_variants[] = {
     REF_ROW(Q4_0, "q4_0"), REF_ROW(Q4_1, "q4_1"), REF_ROW(Q8_0, "q8_0"),
@@ -43,6 +48,7 @@ static const amx_variant k_variants[] = {
     VNNI_KQ_ROW(Q4_K, "q4_K", q4_K), VNNI_KQ_ROW(Q5_K, "q5_K", q5_K), VNNI_KQ_ROW(Q6_K, "q6_K", q6_K),
     VNNI_KQ_ROW(IQ4_XS, "iq4_xs", iq4_xs),
     AMX_LEGACY_ROW(Q4_0, "q4_0"), AMX_LEGACY_ROW(Q4_1, "q4_1"), AMX_LEGACY_ROW(Q8_0, "q8_0"),
+    AMX_KQ_ROW(Q4_K, "q4_K"), AMX_KQ_ROW(Q5_K, "q5_K"), AMX_KQ_ROW(Q6_K, "q6_K"), AMX_KQ_ROW(IQ4_XS, "iq4_xs"),
 };
 
 const amx_variant *amxq_variants(size_t *count) {
