@@ -35,7 +35,9 @@ static void check_variant(const amx_variant *v) {
         for (size_t b = 0; b < sizeof threads / sizeof threads[0]; b++) {
             go.n_threads = threads[b];
             memset(yt, 0, (size_t)(m * n) * sizeof(float));
+            tile_foreign_use(); /* each pool thread must load its own config again */
             CHECK(amx_gemm_q(h4, m, x, k, yt, n, &go) == AMX_OK, "%s gemm threads", v->name);
+            CHECK(tile_regions_closed(), "%s m=%lld: a thread still holds a tile config", v->name, (long long)m);
             const int64_t d = bitwise_diff(y1, yt, m, n, n, n);
             CHECK(d == 0, "%s m=%lld: %lld outputs differ between 1 and %d threads", v->name, (long long)m,
                   (long long)d, threads[b]);
