@@ -235,6 +235,14 @@ static void run_variant(const amx_variant *v) {
             const double r = run_shape(v, ms3[a], 17, 32768 + bs, GEN_NORMAL);
             if (r > worst) worst = r;
         }
+#if defined(AMXQ_TILE_EMULATOR)
+        /* no scratch: the stack-buffer fallback, one superblock or 13-15
+         * blocks per K chunk */
+        amx_test_refuse_scratch(1);
+        const double r = run_shape(v, 33, 33, 40 * bs, GEN_NORMAL);
+        amx_test_refuse_scratch(0);
+        if (r > worst) worst = r;
+#endif
     }
     uint8_t *w = malloc(gguf_bytes(v->type, 16, bs));
     gen_weights(v->type, 16, bs, w, GEN_NORMAL);

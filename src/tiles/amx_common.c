@@ -19,7 +19,10 @@ static _Thread_local size_t t_scratch_size;
 
 static void scratch_key_init(void) { g_scratch_key_ok = pthread_key_create(&g_scratch_key, free) == 0; }
 
+static int scratch_refused(void);
+
 static uint8_t *scratch_get(size_t bytes) {
+    if (scratch_refused()) return NULL;
     if (bytes <= t_scratch_size) return t_scratch;
     pthread_once(&g_scratch_once, scratch_key_init);
     if (!g_scratch_key_ok) return NULL;
@@ -57,8 +60,13 @@ void amx_op_counts_all(amx_op_counts *out) {
 void amx_op_counts_all_reset(void) {
     for (size_t i = 0; i < N_OPS; i++) atomic_store_explicit(&g_ops[i], 0, memory_order_relaxed);
 }
+
+static atomic_int g_refuse;
+void amx_test_refuse_scratch(int refuse) { atomic_store(&g_refuse, refuse); }
+static int scratch_refused(void) { return atomic_load(&g_refuse); }
 #else
 static void flush_counts(void) {}
+static int scratch_refused(void) { return 0; }
 #endif
 
 /* ---- the driver ------------------------------------------------------------ */

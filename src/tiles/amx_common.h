@@ -23,6 +23,13 @@
  * Every output element's float operations run in K order whatever the chunk,
  * item or thread, so results do not depend on the split.
  *
+ * The price of unpacking each panel once: the activation rows stream past
+ * every panel, M * K bytes each time (M = 512, K = 4096: 2 MiB per panel,
+ * ~32 bytes per TMUL cycle at 16 cycles per TDP), from L2 for small M and
+ * from L3 beyond. Not measured (no AMX machine); if it limits on hardware,
+ * items of two or more panels sharing one pass of the rows divide it at the
+ * cost of a larger scratch.
+ *
  * Tile state: one region per call and thread: amxq_tile_begin with the full
  * config first, amxq_tile_end last; a tail M block loads its own config (and
  * the next full block the full one again) between output blocks, where no

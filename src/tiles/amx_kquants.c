@@ -15,9 +15,11 @@
  * p = 128 * hi + lo with lo in 0..127 and hi in -32..32: two int8 planes in
  * B-tile order (16 lines of 64 bytes per 64-K step). Per superblock the unit
  * is 8 KiB of planes, then d (and dmin, and the min pairs widened to int16
- * for vpdpwssd) of the 16 columns: 8,576 bytes (Q6_K, IQ4_XS 8,256). A line
- * costs ~11 vector ops (vpmaddubsw of the bytes by the column scale, even
- * and odd, then two blends for lo and hi), shared by all M / 32 row blocks.
+ * for vpdpwssd) of the 16 columns: 8,576 bytes (Q6_K, IQ4_XS 8,256). A
+ * 64-byte plane pair costs 10 (Q4_K) to 16 (Q6_K) vector ops (the nibbles or
+ * 6-bit values, vpmaddubsw by the column scale, even and odd bytes, two
+ * blends for lo and hi), shared by all M / 32 row blocks: at M = 512 that is
+ * 20-33 ALU ops per 16 x 16 tile and superblock (amxq-amx-mix).
  *
  * Tiles: 2 A (rows 0-15, 16-31) + 2 B (lo, hi) + 4 C (each A x each plane):
  * a 32 x 16 output block. Per 64-K step: 4 tile loads, 4 full TDPBSSD
@@ -31,15 +33,22 @@
  *     Q6_K, IQ4_XS: acc += (float(T) * d) * d_a
  * so, as for the legacy types, the tile path is bitwise identical to the
  * VNNI path and the AMX threshold never changes a result.
- * Per 1,000 MACs (a TDP does 16,384 MACs of which 8,192 are useful: the two
+ * Per 1,000 useful MACs (a TDP does 16,384 MACs of which 8,192 are useful: the two
  * planes double the work, the price of exact sub-scales in the tiles):
  * 0.122 TDP, 0.122 tile loads, 0.031 stores, 0.031 TILEZERO. Per superblock
- * and 16 x 16 tile the epilogue is 16 x (2 to combine the planes + 9, Q6_K
- * and IQ4_XS 3) vector ops, ~3 (1.3) per 64-K step and output row. ggml's
+ * and 16 x 16 tile the epilogue is 176 vector ALU ops (16 rows x: 2 to
+ * combine the planes, 4 vpdpwssd and 5 float ops) for Q4_K and Q5_K, 80 for
+ * Q6_K and IQ4_XS, i.e. 2.75 (1.25) per 64-K step and output row. ggml's
  * scheme (tech_brief 1.5) instead stores C after every 32-K sub-block (16
- * for Q6_K) of a half-size TDP and multiplies it by the scale in the vector
- * unit: 8 (16) stores and vpmulld passes per superblock against our 2 (per
- * 16 x 16 tile), with A copied and B unpacked again for every 32-row block.
+ * for Q6_K, whose TDPs then do 4,096 useful MACs) and multiplies it by the
+ * scale in the vector unit: 8 (16) stores and vpmulld passes per superblock
+ * and tile against our 2, ~300-560 ALU ops, with A copied and B unpacked
+ * again for every 32-row block. Per 32 x 16 block and superblock both
+ * schemes issue 16 TDPs: ~256 TMUL cycles at 16 per TDP (if ggml's K = 32
+ * TDPs cost half, its TMUL time halves, but its stores and epilogue, 2-4x
+ * ours, then bound it), against ~180 cycles of our epilogue at 2 vector
+ * ops per cycle: these kernels are TMUL-bound if the epilogue overlaps the
+ * tile work (below).
  *
  * The 4 C tiles are all in use, so there is no second set to alternate:
  * instead the next superblock's TILEZERO, loads and TDPs are issued right

@@ -30,13 +30,17 @@
  * loads and TDP are issued before block b's TILESTORED and epilogue, so the
  * TMUL works while the vector units scale. Per block and 16 x 16 tile: 1 TDP,
  * 2 tile loads, 1 store, 1 TILEZERO (per 1,000 MACs: 0.122, 0.244, 0.122,
- * 0.122) and 3 vector ops per output row (Q4_1: 4) plus 1 scale load: 49
- * ops (65) per tile and block. ggml's 2-2-4 scheme (tech_brief 1.5) issues
- * the same TDPs but keeps its sums in memory: a load and a store of the
- * output row per block on top, and the scale product d_w * d_a per row.
- * At about 2 vector ops per cycle the 49 ops take ~25 cycles against 8-16
- * for the TDP: legacy types are bound by the epilogue, which is why it is
- * kept at the minimum the format allows (convert, scale, accumulate).
+ * 0.122) and 3 vector ALU ops per output row (Q4_1: 4): 48 (64) ALU and 33
+ * (50) memory ops per tile and block, as amxq-amx-mix counts them at
+ * M = 512, N = K = 4096, where the unpack adds 0.3-0.7 ALU ops. ggml's
+ * 2-2-4 scheme (tech_brief 1.5) issues the same TDPs with half the tile
+ * loads but keeps its sums in memory: a load and a store of the output row
+ * per block on top (~64 memory ops), and B unpacked again for every 32 rows.
+ * At 2 vector ALU ops per cycle the 48 take ~24 cycles against 8-16 for
+ * the TDP (16 per full 16 x 16 x 64 one; whether K = 32 halves it is not
+ * published, tech_brief 1.8b): legacy types are bound by the epilogue,
+ * which is why it is kept at the minimum the format allows (convert, scale,
+ * accumulate).
  *
  * Why 16 x 16 and not 32 x 32: the fp32 sums of a 16 x 16 tile fill 16 of
  * the 32 zmm registers; 32 rows would spill them to memory every block (2

@@ -20,10 +20,10 @@
 /*
  * Default smallest m run on tiles: one full A tile. Not measured (no AMX
  * hardware was reachable when it was chosen); the argument, in numbers:
- *   - below 16 rows every TDP still costs a whole tile pass while doing m/16
- *     of its work, and the per-call fixed costs (LDTILECFG + TILERELEASE per
- *     thread, unpacking each weight panel: ~11 vector ops per 64 weight bytes
- *     of a K-quant, ~5 for Q4_0) are shared by fewer rows;
+ *   - below 16 rows a TDP uses m/16 of its tile, and the per-call fixed
+ *     costs (LDTILECFG + TILERELEASE per thread; unpacking each weight panel,
+ *     ~40 vector ops per 1,024 weights for Q4_0 and 160-260 for the
+ *     K-quants) are shared by fewer rows;
  *   - the VNNI kernels already share each unpacked weight vector between 4
  *     (legacy) or 8 (K-quant) rows, and for m <= 8 a call is near the memory
  *     bandwidth bound anyway, where tiles cannot help;
@@ -65,6 +65,10 @@ typedef struct {
 
 void amx_op_counts_all(amx_op_counts *out);
 void amx_op_counts_all_reset(void);
+
+/* Tests: refuse = 1 makes every thread's unpack scratch allocation fail, so
+ * the kernels take their stack-buffer fallback (small K chunks). */
+void amx_test_refuse_scratch(int refuse);
 #endif
 
 #endif
