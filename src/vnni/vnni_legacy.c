@@ -97,10 +97,18 @@ ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile
     for (int64_t b = 0; b < a->kb; b++) {
         const uint8_t *wq = a->panel + legacy_qs_off(&g, b);
         const int8_t *aq = a->aq + 32 * b;
+        /* a group starts with its scale line */
         if (a->next && b % g.group == 0)
             for (int c = 0; c < a->next_nv; c++)
                 for (size_t l = 0; l < g.group_bytes; l += 64)
-                    _mm_prefetch((const char *)a->next + c * a->panel_bytes + legacy_qs_off(&g, b) + l, _MM_HINT_T1);
+                    _mm_prefetch((const char *)a->next + c * a->panel_bytes + legacy_sc_off(&g, b) + l, _MM_HINT_T1);
+        /* scales first: the panel is then read in ascending order */
+        __m512 dw[NV_MAX], mw[NV_MAX];
+        for (int c = 0; c < NV; c++) {
+            const uint8_t *sc = a->panel + c * a->panel_bytes + legacy_sc_off(&g, b);
+            dw[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
+            if (T == AMX_TYPE_Q4_1) mw[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32)));
+        }
         __m512i acc[MR_MAX][NV_MAX];
         for (int r = 0; r < MR; r++)
             for (int c = 0; c < NV; c++)
@@ -124,18 +132,14 @@ ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile
             }
         }
         for (int c = 0; c < NV; c++) {
-            const uint8_t *sc = a->panel + c * a->panel_bytes + legacy_sc_off(&g, b);
-            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
             for (int r = 0; r < MR; r++) {
-                const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][c]), dw);
+                const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][c]), dw[c]);
                 facc[r][c] = _mm512_fmadd_ps(t, _mm512_set1_ps(a->ad[r * a->kb_stride + b]), facc[r][c]);
             }
-            if (T == AMX_TYPE_Q4_1) {
-                const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32)));
+            if (T == AMX_TYPE_Q4_1)
                 for (int r = 0; r < MR; r++)
-                    facc[r][c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(((const float *)a->aux)[r * a->kb_stride + b]),
+                    facc[r][c] = _mm512_fmadd_ps(mw[c], _mm512_set1_ps(((const float *)a->aux)[r * a->kb_stride + b]),
                                                  facc[r][c]);
-            }
         }
     }
 
