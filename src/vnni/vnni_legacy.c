@@ -40,10 +40,12 @@
  * Decode (m <= 4): one tile of all m rows per panel (16 columns), so the
  * weights stream exactly once, front to back as one sequential run per
  * thread (a work item is one panel); the hardware prefetcher follows that
- * run, and measured best cases reach the streaming-read bandwidth. Two
- * panels per tile (two interleaved runs) streamed at 0.78 of it where one
- * panel reached 0.95 (best of 50 rounds each, N = 14336, K = 4096, DRAM),
- * and software prefetching one panel ahead lowered it to 0.78 as well.
+ * run, and the best runs reach the streaming-read bandwidth. Measured at
+ * N = 14336, K = 4096 from DRAM on one core, best of 40-50 interleaved
+ * rounds against the best read bandwidth: two panels per tile (two
+ * interleaved runs) 0.78 where one panel gave 1.04, and software
+ * prefetching one panel ahead 0.78 (into L2) or 0.67 (into L1) where none
+ * gave 0.95.
  */
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__)
 #error "vnni_legacy.c must be compiled with the AVX-512 flags (avx512_args in meson.build)"
