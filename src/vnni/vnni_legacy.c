@@ -40,10 +40,12 @@
  * Decode (m <= 4): one tile of all m rows per panel (16 columns), so the
  * weights stream exactly once, front to back as one sequential run per
  * thread (a work item is one panel); the hardware prefetcher follows that
- * run, and measured best cases reach the streaming-read bandwidth. Two
- * panels per tile (two interleaved runs) streamed at 0.78 of it where one
- * panel reached 0.95 (best of 50 rounds each, N = 14336, K = 4096, DRAM),
- * and software prefetching one panel ahead lowered it to 0.78 as well.
+ * run, and the best runs reach the streaming-read bandwidth. Measured at
+ * N = 14336, K = 4096 from DRAM on one core, best of 40-50 interleaved
+ * rounds against the best read bandwidth: two panels per tile (two
+ * interleaved runs) 0.78 where one panel gave 1.04, and software
+ * prefetching one panel ahead 0.78 (into L2) or 0.67 (into L1) where none
+ * gave 0.95.
  */
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__)
 #error "vnni_legacy.c must be compiled with the AVX-512 flags (avx512_args in meson.build)"
@@ -97,10 +99,18 @@ ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile
     for (int64_t b = 0; b < a->kb; b++) {
         const uint8_t *wq = a->panel + legacy_qs_off(&g, b);
         const int8_t *aq = a->aq + 32 * b;
+        /* a group starts with its scale line */
         if (a->next && b % g.group == 0)
             for (int c = 0; c < a->next_nv; c++)
                 for (size_t l = 0; l < g.group_bytes; l += 64)
-                    _mm_prefetch((const char *)a->next + c * a->panel_bytes + legacy_qs_off(&g, b) + l, _MM_HINT_T1);
+                    _mm_prefetch((const char *)a->next + c * a->panel_bytes + legacy_sc_off(&g, b) + l, _MM_HINT_T1);
+        /* scales first: the panel is then read in ascending order */
+        __m512 dw[NV_MAX], mw[NV_MAX];
+        for (int c = 0; c < NV; c++) {
+            const uint8_t *sc = a->panel + c * a->panel_bytes + legacy_sc_off(&g, b);
+            dw[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
+            if (T == AMX_TYPE_Q4_1) mw[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32)));
+        }
         __m512i acc[MR_MAX][NV_MAX];
         for (int r = 0; r < MR; r++)
             for (int c = 0; c < NV; c++)
@@ -124,18 +134,14 @@ ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile
             }
         }
         for (int c = 0; c < NV; c++) {
-            const uint8_t *sc = a->panel + c * a->panel_bytes + legacy_sc_off(&g, b);
-            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
             for (int r = 0; r < MR; r++) {
-                const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][c]), dw);
+                const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][c]), dw[c]);
                 facc[r][c] = _mm512_fmadd_ps(t, _mm512_set1_ps(a->ad[r * a->kb_stride + b]), facc[r][c]);
             }
-            if (T == AMX_TYPE_Q4_1) {
-                const __m512 mw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32)));
+            if (T == AMX_TYPE_Q4_1)
                 for (int r = 0; r < MR; r++)
-                    facc[r][c] = _mm512_fmadd_ps(mw, _mm512_set1_ps(((const float *)a->aux)[r * a->kb_stride + b]),
+                    facc[r][c] = _mm512_fmadd_ps(mw[c], _mm512_set1_ps(((const float *)a->aux)[r * a->kb_stride + b]),
                                                  facc[r][c]);
-            }
         }
     }
 
