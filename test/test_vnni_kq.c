@@ -5,7 +5,12 @@
  * (the first one wins), zero and -0 blocks, huge, tiny and subnormal values,
  * Inf/NaN blocks. Then the 256-element VNNI kernels at the edges of their
  * integer ranges (every quant, scale and activation at its extreme), where
- * an int32 overflow or a wrong bias would show, against the fp64 oracle.
+ * an int32 overflow or a wrong bias would show, against the fp64 oracle; and
+ * an M that spans several row blocks (the kernels' L2 blocking: 128 rows at
+ * K = 4096) with a ragged last 8-row tile, against the oracle and bitwise
+ * across thread counts; and every row of such a product bitwise equal to the
+ * same row multiplied alone (M = 1 runs the direct tiles, larger M the
+ * converted-weight tiles of Q6_K: the two paths must agree to the bit).
  */
 #include <string.h>
 
@@ -185,6 +190,44 @@ static void test_extremes(void) {
     free(x);
 }
 
+static void test_row_blocks(void) {
+    static const amx_type types[] = {AMX_TYPE_Q4_K, AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS};
+    const int64_t m = 261, n = 40, k = 4096;
+    float *x = malloc((size_t)(m * k) * sizeof(float));
+    float *y1 = malloc((size_t)(m * n) * sizeof(float)), *y3 = malloc((size_t)(m * n) * sizeof(float));
+    gen_acts(m, k, k, x);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const amx_type t = types[ti];
+        const size_t sz = gguf_bytes(t, n, k);
+        uint8_t *w = malloc(sz);
+        gen_weights(t, n, k, w, GEN_NORMAL);
+        amx_pack_opts po = {.size = sizeof po, .isa = AMX_ISA_AVX512_VNNI, .n_threads = 3};
+        amx_weights *h = NULL;
+        CHECK(amx_pack_weights(t, n, k, w, sz, &po, &h) == AMX_OK, "%s pack", amx_type_name(t));
+        if (h) {
+            amx_gemm_opts g1 = {.size = sizeof g1, .n_threads = 1}, g3 = {.size = sizeof g3, .n_threads = 3};
+            CHECK(amx_gemm_q(h, m, x, k, y1, n, &g1) == AMX_OK && amx_gemm_q(h, m, x, k, y3, n, &g3) == AMX_OK,
+                  "%s gemm", amx_type_name(t));
+            CHECK(bitwise_diff(y1, y3, m, n, n, n) == 0, "%s m=%lld: 1 and 3 threads differ", amx_type_name(t),
+                  (long long)m);
+            const double r = oracle_check(t, m, n, k, w, x, k, y1, n, (int)(k / 16) + 16, "row blocks");
+            CHECK(r <= 1.0, "%s m=%lld k=%lld: err/bound %.3g", amx_type_name(t), (long long)m, (long long)k, r);
+            int64_t differ = 0;
+            for (int64_t i = 0; i < m; i += 37) {
+                CHECK(amx_gemm_q(h, 1, x + i * k, k, y3, n, &g1) == AMX_OK, "%s gemm m=1", amx_type_name(t));
+                differ += bitwise_diff(y1 + i * n, y3, 1, n, n, n);
+            }
+            CHECK(differ == 0, "%s: %lld outputs of rows multiplied alone differ from the m=%lld product",
+                  amx_type_name(t), (long long)differ, (long long)m);
+        }
+        amx_weights_free(h);
+        free(w);
+    }
+    free(x);
+    free(y1);
+    free(y3);
+}
+
 int main(void) {
     const char *why;
     if (!amx_cpu_supports(AMX_ISA_AVX512_VNNI, &why)) {
@@ -194,5 +237,6 @@ int main(void) {
     rng_seed(4242);
     test_quantizer();
     test_extremes();
+    test_row_blocks();
     return test_finish("test_vnni_kq");
 }

@@ -29,6 +29,10 @@ typedef struct {
     float *y;          /* output of the first row, the panel's first column */
     int64_t ldy;
     int ncols;         /* columns to write, 1..16 */
+    int prefetch;      /* first tile over this panel in the row block: prefetch it */
+    /* converted-weight tiles (kq_family.convert) only: */
+    const uint8_t *cw; /* the converted superblocks, conv_bytes each */
+    int first;         /* 1: start from 0; 0: continue the sums already in y */
 } kq_tile;
 
 typedef void (*kq_tile_fn)(const kq_tile *t);
@@ -36,6 +40,12 @@ typedef void (*kq_tile_fn)(const kq_tile *t);
 typedef struct {
     size_t psb;                       /* bytes per panel superblock */
     kq_tile_fn tile[KQ_MR + 1];       /* tile[mr] handles mr rows; [0] unused */
+    /* Optional: a panel superblock converted once per row block to 8-bit
+     * weight lines (conv_bytes), and the tiles that read them over a chunk of
+     * K, carrying their float sums through y between chunks (exact). */
+    void (*convert)(const uint8_t *psb, uint8_t *out);
+    size_t conv_bytes;
+    kq_tile_fn tile_conv[KQ_MR + 1];
     const char *name_gemv[5];         /* kernel names for m = 1..4 */
     const char *name_gemm;            /* m > 4 */
 } kq_family;

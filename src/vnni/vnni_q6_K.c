@@ -22,7 +22,14 @@
  * Multiply-pipe cost per superblock, row and 16 columns: 64 vpdpbusd + 16
  * vpmulld + 2 float = 82 (78% of peak at best); the group scale in float
  * instead would be cvt + mul + FMA per group (worse). MR = 8 rows share each
- * unpacked vector.
+ * unpacked vector. The gap to the 0.78 bound is issue width (Zen 4: about 2
+ * zmm ops per cycle): ~14 vector ops per 4 vpdpbusd per row (broadcasts,
+ * group init, scale, add, 3 for the shared unpack). So row blocks of more
+ * than 8 rows unpack each panel once into 8-bit lines (q6_convert, see
+ * vnni_kq.c) and their tiles read those, saving the 3. Measured (Zen 4 core,
+ * peak ~460 GOPS, N = K = 4096, one thread), before the conversion: M = 512
+ * ~230-265 GOPS (0.49-0.57 of peak), M = 32 264; the conversion adds 10-13%.
+ * M = 1 from DRAM: ~0.9 of the streaming-read bandwidth.
  */
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__)
 #error "src/vnni must be compiled with the AVX-512 flags (see meson.build avx512_args)"
@@ -33,39 +40,59 @@
 #include "act_q8_K.h"
 #include "vnni_kq_simd.h"
 
-KQ_INLINE void q6_tile(const kq_tile *t, const int mr) {
+/* Weight vector j (0..3) of group g (0..7) of half h: q + 32 as bytes. */
+KQ_INLINE __m512i q6_unpack(const uint8_t *p, int h, int g, int j) {
     const __m512i lo4 = _mm512_set1_epi8(0x0F), fld = _mm512_set1_epi8(0x30);
+    const int lq = 4 * (g & 3), lh = 4 * (g & 1); /* first ql / qh line of the group */
+    __m512i v = kq_load_line(p + Q6K_QL_LINE(h, lq + j));
+    if (g >= 4) v = _mm512_srli_epi16(v, 4);
+    v = _mm512_and_si512(v, lo4);
+    __m512i hb = kq_load_line(p + Q6K_QH_LINE(h, lh + j));
+    switch (g >> 1) {
+    case 0: hb = _mm512_slli_epi16(hb, 4); break;
+    case 1: hb = _mm512_slli_epi16(hb, 2); break;
+    case 3: hb = _mm512_srli_epi16(hb, 2); break;
+    default: break;
+    }
+    return _mm512_or_si512(v, _mm512_and_si512(hb, fld));
+}
+
+/* One superblock as 64 lines of 8-bit weights, line 4gg + j. */
+static void q6_convert(const uint8_t *p, uint8_t *out) {
+#pragma GCC unroll 16
+    for (int gg = 0; gg < 16; gg++)
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) _mm512_store_si512(out + 64 * (4 * gg + j), q6_unpack(p, gg / 8, gg % 8, j));
+}
+#define Q6K_CONV_BYTES 4096
+
+/* conv = 0: unpack from the panel, sums from 0, over all of K.
+ * conv = 1: weights from t->cw (q6_convert), sums continued from y. */
+KQ_INLINE void q6_tile(const kq_tile *t, const int mr, const int conv) {
     __m512 acc[KQ_MR];
-    for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
+    const __mmask16 km = (__mmask16)((1u << t->ncols) - 1u);
+    for (int r = 0; r < mr; r++)
+        acc[r] = conv && !t->first ? _mm512_maskz_loadu_ps(km, t->y + r * t->ldy) : _mm512_setzero_ps();
     for (int64_t b = 0; b < t->kb; b++) {
         const uint8_t *p = t->w + (size_t)b * Q6K_PSB;
+        const uint8_t *cw = conv ? t->cw + (size_t)b * Q6K_CONV_BYTES : NULL;
         const int8_t *qa = t->q + b * QK_K;
         __m512i tot[KQ_MR];
         for (int r = 0; r < mr; r++) tot[r] = _mm512_setzero_si512();
 #pragma GCC unroll 16
         for (int gg = 0; gg < 16; gg++) {
             const int h = gg / 8, g = gg % 8;
+            if (!conv) kq_prefetch_part(t, p, Q6K_PSB, gg, 16);
             const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + Q6K_OFF_SC + 16 * gg)));
-            const int lq = 4 * (g & 3), lh = 4 * (g & 1); /* first ql / qh line of the group */
             __m512i is[KQ_MR];
             for (int r = 0; r < mr; r++) is[r] = kq_bcast32(t->s + r * t->s_stride + b * Q8K_SUMS_BYTES + 4 * gg);
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
-                __m512i v = _mm512_loadu_si512(p + Q6K_QL_LINE(h, lq + j));
-                if (g >= 4) v = _mm512_srli_epi16(v, 4);
-                v = _mm512_and_si512(v, lo4);
-                __m512i hb = _mm512_loadu_si512(p + Q6K_QH_LINE(h, lh + j));
-                switch (g >> 1) {
-                case 0: hb = _mm512_slli_epi16(hb, 4); break;
-                case 1: hb = _mm512_slli_epi16(hb, 2); break;
-                case 3: hb = _mm512_srli_epi16(hb, 2); break;
-                default: break;
-                }
-                v = _mm512_or_si512(v, _mm512_and_si512(hb, fld));
+                const __m512i v = conv ? _mm512_load_si512(cw + 64 * (4 * gg + j)) : q6_unpack(p, h, g, j);
                 for (int r = 0; r < mr; r++)
                     is[r] = _mm512_dpbusd_epi32(is[r], v, kq_bcast32(qa + r * t->q_stride + 128 * h + 16 * g + 4 * j));
             }
-            for (int r = 0; r < mr; r++) tot[r] = _mm512_add_epi32(tot[r], _mm512_mullo_epi32(is[r], sc));
+            for (int r = 0; r < mr; r++) tot[r] = kq_scale_add(tot[r], is[r], sc);
         }
         const __m512 dw = kq_load_fp16x16(p + Q6K_OFF_D);
         for (int r = 0; r < mr; r++)
@@ -75,12 +102,17 @@ KQ_INLINE void q6_tile(const kq_tile *t, const int mr) {
     kq_store(t, acc, mr);
 }
 
-#define Q6K_BODY(t, mr) q6_tile(t, mr)
+#define Q6K_BODY(t, mr) q6_tile(t, mr, 0)
+#define Q6K_CONV_BODY(t, mr) q6_tile(t, mr, 1)
 KQ_TILES(q6k, Q6K_BODY)
+KQ_TILES(q6kc, Q6K_CONV_BODY)
 
 static const kq_family k_q6_K = {
     .psb = Q6K_PSB,
     .tile = KQ_TILE_TABLE(q6k),
+    .convert = q6_convert,
+    .conv_bytes = Q6K_CONV_BYTES,
+    .tile_conv = KQ_TILE_TABLE(q6kc),
     KQ_NAMES("q6_K"),
 };
 
