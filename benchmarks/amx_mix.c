@@ -202,7 +202,7 @@ int main(int argc, char **argv) {
         }
         amxq_tile_emu_counts_all_reset();
         amx_op_counts_all_reset();
-        const amx_gemm_opts go = {.size = sizeof go, .n_threads = 1};
+        const amx_gemm_opts go = {.size = sizeof go, .n_threads = 1, .amx_min_m = 1}; /* tiles for any M */
         const double t0 = bench_now();
         st = amx_gemm_q(h, m, x, k, y, n, &go);
         const double secs = bench_now() - t0;
@@ -231,7 +231,11 @@ int main(int argc, char **argv) {
             .unpack_mem = (double)o.unpack_mem / (double)o.tile_blocks,
         };
         const mix gg = ggml_model(t);
-        printf("%s  %s (%.1f s on the emulator)\n", amx_type_name(t), amx_weights_kernel(h, m), secs);
+        /* the tile kernel's name (the handle names its VNNI kernel below the threshold) */
+        amx_weights_info info = {.size = sizeof info};
+        amx_weights_query(h, &info);
+        const char *kname = amx_weights_kernel(h, m > info.amx_min_m ? m : info.amx_min_m);
+        printf("%s  %s (%.1f s on the emulator)\n", amx_type_name(t), kname, secs);
         print_mix("amxq", &me);
         print_mix("ggml (model)", &gg);
         if (m % 32 == 0 && n % 16 == 0) {
@@ -248,7 +252,7 @@ int main(int argc, char **argv) {
         if (jf) {
             json_obj(&j, NULL);
             json_str(&j, "type", amx_type_name(t));
-            json_str(&j, "kernel", amx_weights_kernel(h, m));
+            json_str(&j, "kernel", kname);
             json_int(&j, "k_block", is_legacy(t) ? 32 : 256);
             json_int(&j, "tdp", (int64_t)c.tdpb_int8);
             json_int(&j, "panel_unpacks", (int64_t)o.unpacks);
