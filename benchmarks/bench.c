@@ -959,12 +959,11 @@ static void run_type(shape_ctx *s, amx_type type) {
                     continue;
                 }
                 /*
-                 * Instruction mix (future): for AMX rows, a build of this
-                 * benchmark against the tile emulator would report here, for
-                 * this handle and m, the tile operations one call issues
-                 * (TDPB*, TILELOADD, TILESTORED, LDTILECFG) next to the
-                 * timing, into the result and the JSON ("instruction_mix").
-                 * It needs counters in the emulator, which do not exist yet.
+                 * Instruction mix of the AMX rows: not here (this binary runs
+                 * real tiles only) but in amxq-amx-mix, which runs the same
+                 * kernels on the tile emulator and counts their tile and
+                 * vector instructions per type; scripts/bench runs it after
+                 * this benchmark (bench-results/amx-mix.json).
                  */
                 if (scalar) {
                     scalar_res = r;

@@ -4,6 +4,9 @@
 
 #include "../src/dispatch.h"
 #include "../src/ref/ref.h"
+#if defined(AMXQ_TILE_EMULATOR)
+#include "../src/tiles/tile_emu.h"
+#endif
 
 int g_failures = 0;
 int g_checks = 0;
@@ -284,3 +287,17 @@ void for_each_runnable_variant(void (*check)(const amx_variant *v), const char *
         printf("%s: %s\n", vs[i].name, what);
     }
 }
+
+#if defined(AMXQ_TILE_EMULATOR)
+void tile_foreign_use(void) { amxq_tile_emu_simulate_foreign_use(); }
+int tile_regions_closed(void) { return amxq_tile_emu_threads_configured() == 0; }
+uint64_t tile_tdp_count(void) {
+    amxq_tile_counts c;
+    amxq_tile_emu_counts_all(&c);
+    return c.tdpb_int8 + c.tdpbf16ps;
+}
+#else
+void tile_foreign_use(void) {}
+int tile_regions_closed(void) { return 1; }
+uint64_t tile_tdp_count(void) { return 0; }
+#endif

@@ -80,6 +80,16 @@ double oracle_check(amx_type t, int64_t m, int64_t n, int64_t k, const uint8_t *
 struct amx_variant;
 void for_each_runnable_variant(void (*check)(const struct amx_variant *v), const char *what);
 
+/* AMX region checks, in the builds where tiles run on the emulator (no-ops
+ * returning "fine" elsewhere): tile_foreign_use() acts as if another library
+ * had used the tiles on every thread (a kernel relying on a stale config
+ * then aborts); tile_regions_closed() is 1 when no thread holds a tile
+ * config, as after every AMX region; tile_tdp_count() is the TDPs all
+ * threads issued in finished regions. */
+void tile_foreign_use(void);
+int tile_regions_closed(void);
+uint64_t tile_tdp_count(void);
+
 /* Bitwise comparison of two m x n results. Returns number of mismatches. */
 int64_t bitwise_diff(const float *a, const float *b, int64_t m, int64_t n, int64_t lda, int64_t ldb);
 

@@ -123,7 +123,9 @@ static void check_variant(const amx_variant *v) {
                 /* the compute step's share count differs from the quantize step's */
                 const int32_t nq = k_nths[q], nc = k_nths[(q + 2) % N_NTHS];
                 guarded_out g = guarded_alloc(m, n, ldy);
+                tile_foreign_use();
                 CHECK(split_gemm(h, m, x, ldx, g.y, ldy, nq, nc, NULL, &ws), "%s split calls", v->name);
+                CHECK(tile_regions_closed(), "%s m=%lld: a share left a tile config loaded", v->name, (long long)m);
                 const int64_t d = bitwise_diff(g.y, want, m, n, ldy, n);
                 CHECK(d == 0, "%s n=%lld m=%lld quantize/%d compute/%d: %lld outputs differ from amx_gemm_q",
                       v->name, (long long)n, (long long)m, nq, nc, (long long)d);
@@ -142,7 +144,9 @@ static void check_variant(const amx_variant *v) {
             if (a == 2 && (m == 17 || m == 65)) {
                 g = guarded_alloc(m, n, ldy);
                 CHECK(amx_gemm_q(h, m, x, ldx, want, n, NULL) == AMX_OK, "%s gemm_q", v->name);
+                tile_foreign_use();
                 CHECK(threaded_gemm(h, m, x, ldx, g.y, ldy, 3, &ws), "%s threaded", v->name);
+                CHECK(tile_regions_closed(), "%s m=%lld: a thread left a tile config loaded", v->name, (long long)m);
                 CHECK(bitwise_diff(g.y, want, m, n, ldy, n) == 0, "%s threads: differs", v->name);
                 guarded_free(&g);
             }

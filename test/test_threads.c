@@ -23,7 +23,7 @@ static void check_variant(const amx_variant *v) {
     CHECK(h1->packed_bytes == h4->packed_bytes && memcmp(h1->base, h4->base, h1->packed_bytes) == 0,
           "%s packed bytes independent of threads", v->name);
 
-    static const int64_t ms[] = {1, 5, 64};
+    static const int64_t ms[] = {1, 5, 64, 130};
     static const int threads[] = {2, 3, 4, 7};
     for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++) {
         const int64_t m = ms[a];
@@ -35,7 +35,9 @@ static void check_variant(const amx_variant *v) {
         for (size_t b = 0; b < sizeof threads / sizeof threads[0]; b++) {
             go.n_threads = threads[b];
             memset(yt, 0, (size_t)(m * n) * sizeof(float));
+            tile_foreign_use(); /* each pool thread must load its own config again */
             CHECK(amx_gemm_q(h4, m, x, k, yt, n, &go) == AMX_OK, "%s gemm threads", v->name);
+            CHECK(tile_regions_closed(), "%s m=%lld: a thread still holds a tile config", v->name, (long long)m);
             const int64_t d = bitwise_diff(y1, yt, m, n, n, n);
             CHECK(d == 0, "%s m=%lld: %lld outputs differ between 1 and %d threads", v->name, (long long)m,
                   (long long)d, threads[b]);

@@ -1,6 +1,6 @@
 /*
  * Every row of the dispatch table against the fp64 oracle and the scalar
- * reference, on adversarial shapes: M in {1..5, 15, 16, 17, 33, 64}, N below,
+ * reference, on adversarial shapes: M in {1..5, 15, 16, 17, 33, 64, 130}, N below,
  * at, above and not a multiple of the panel width, K at one block and beyond
  * 4096, strides larger than the row, canaries after every output row; plus
  * -128 in Q8_0 weights, extreme and subnormal scales, NaN/Inf activations (only
@@ -11,13 +11,44 @@
  *
  * A row the machine cannot run is reported as NOT RUN with the reason; if no
  * selected row could run, the test exits 77 (skipped), never silently passes.
+ *
+ * AMX rows run every shape three ways: with the default threshold (small m
+ * takes the VNNI kernels), with amx_min_m = 1 (tiles for every m, on two
+ * threads) and with the threshold out of reach (VNNI for every m); the tile
+ * and VNNI results must be bitwise identical, and a K beyond the unpack
+ * scratch exercises K-chunked panels. In the emulator builds each AMX call
+ * must leave no thread holding a tile config, the tile path must issue TDPs
+ * and the VNNI path none, every call runs after simulate_foreign_use() (a
+ * kernel relying on a stale config aborts), and each AMX row prints its
+ * instruction mix.
  */
 #include <string.h>
 
 #include "common.h"
 #include "../src/dispatch.h"
+#if defined(AMXQ_TILE_EMULATOR)
+#include "../src/tiles/amx_rows.h"
+#include "../src/tiles/tile_emu.h"
+#endif
 
 static int g_quick = 0;
+
+/* amx_min_m = 1: every m on tiles; INT32_MAX: every m on the VNNI kernels */
+static const amx_gemm_opts k_tiles = {.size = sizeof(amx_gemm_opts), .n_threads = 2, .amx_min_m = 1};
+static const amx_gemm_opts k_vnni = {.size = sizeof(amx_gemm_opts), .amx_min_m = INT32_MAX};
+
+/* One multiply with the region checks (emulator builds): the call starts
+ * after a simulated foreign use of the tiles, and no thread may hold a tile
+ * config after it. Returns the TDPs the call issued. */
+static uint64_t gemm(const amx_variant *v, const amx_weights *h, int64_t m, const float *x, int64_t ldx, float *y,
+                     int64_t ldy, const amx_gemm_opts *o) {
+    tile_foreign_use();
+    const uint64_t t0 = tile_tdp_count();
+    const amx_status st = amx_gemm_q(h, m, x, ldx, y, ldy, o);
+    CHECK(st == AMX_OK, "%s gemm m=%lld: %s", v->name, (long long)m, amx_status_str(st));
+    CHECK(tile_regions_closed(), "%s m=%lld: a thread still holds a tile config", v->name, (long long)m);
+    return tile_tdp_count() - t0;
+}
 
 static int extra_depth(amx_type t, int64_t k) {
     /* kernels may apply scales per 16 or 32 elements in float and reorder the
@@ -48,13 +79,35 @@ static double run_shape(const amx_variant *v, int64_t m, int64_t n, int64_t k, g
     amx_weights *h = pack(v, n, k, w);
     if (h) {
         guarded_out g = guarded_alloc(m, n, ldy);
-        const amx_status st = amx_gemm_q(h, m, x, ldx, g.y, ldy, NULL);
-        CHECK(st == AMX_OK, "%s gemm: %s", v->name, amx_status_str(st));
+        gemm(v, h, m, x, ldx, g.y, ldy, NULL);
         CHECK(guarded_intact(&g), "%s m=%lld n=%lld k=%lld wrote outside the outputs", v->name, (long long)m,
               (long long)n, (long long)k);
         r = oracle_check(t, m, n, k, w, x, ldx, g.y, ldy, extra_depth(t, k), v->name);
         CHECK(r <= 1.0, "%s m=%lld n=%lld k=%lld: err/bound %.3g", v->name, (long long)m, (long long)n,
               (long long)k, r);
+        if (v->isa == AMX_ISA_AMX) {
+            /* tiles for this m, then VNNI for this m: bitwise the same */
+            guarded_out gt = guarded_alloc(m, n, ldy), gv = guarded_alloc(m, n, ldy);
+            const uint64_t tdp_tiles = gemm(v, h, m, x, ldx, gt.y, ldy, &k_tiles);
+            const uint64_t tdp_vnni = gemm(v, h, m, x, ldx, gv.y, ldy, &k_vnni);
+#if defined(AMXQ_TILE_EMULATOR)
+            CHECK(tdp_tiles > 0 && tdp_vnni == 0, "%s m=%lld: %llu TDPs on the tile path, %llu on the VNNI path",
+                  v->name, (long long)m, (unsigned long long)tdp_tiles, (unsigned long long)tdp_vnni);
+#else
+            (void)tdp_tiles, (void)tdp_vnni;
+#endif
+            CHECK(guarded_intact(&gt) && guarded_intact(&gv), "%s m=%lld n=%lld k=%lld wrote outside the outputs",
+                  v->name, (long long)m, (long long)n, (long long)k);
+            const double rt = oracle_check(t, m, n, k, w, x, ldx, gt.y, ldy, extra_depth(t, k), v->name);
+            CHECK(rt <= 1.0, "%s tiles m=%lld n=%lld k=%lld: err/bound %.3g", v->name, (long long)m, (long long)n,
+                  (long long)k, rt);
+            if (rt > r) r = rt;
+            const int64_t d = bitwise_diff(gt.y, gv.y, m, n, ldy, ldy);
+            CHECK(d == 0, "%s m=%lld n=%lld k=%lld: %lld outputs differ between the tile and VNNI paths", v->name,
+                  (long long)m, (long long)n, (long long)k, (long long)d);
+            guarded_free(&gt);
+            guarded_free(&gv);
+        }
         /* packing is lossless */
         uint8_t *back = malloc(gguf_bytes(t, n, k));
         CHECK(amx_weights_unpack(h, back, gguf_bytes(t, n, k)) == AMX_OK &&
@@ -70,7 +123,7 @@ static double run_shape(const amx_variant *v, int64_t m, int64_t n, int64_t k, g
 }
 
 /* Rows 1 and 3 carry Inf / NaN: exactly those rows turn non-finite. */
-static void run_nonfinite_acts(const amx_variant *v) {
+static void run_nonfinite_acts(const amx_variant *v, const amx_gemm_opts *o) {
     const amx_type t = v->type;
     const int64_t m = 5, n = 37, k = 2 * amx_type_block_size(t) + (amx_type_block_size(t) == 32 ? 64 : 0);
     uint8_t *w = malloc(gguf_bytes(t, n, k));
@@ -81,7 +134,7 @@ static void run_nonfinite_acts(const amx_variant *v) {
     x[3 * k + k - 1] = NAN;
     amx_weights *h = pack(v, n, k, w);
     if (h) {
-        CHECK(amx_gemm_q(h, m, x, k, y, n, NULL) == AMX_OK, "%s gemm", v->name);
+        gemm(v, h, m, x, k, y, n, o);
         for (int64_t i = 0; i < m; i++) {
             int nonfinite = 0;
             for (int64_t j = 0; j < n; j++) nonfinite += !isfinite(y[i * n + j]);
@@ -101,10 +154,11 @@ static void run_nonfinite_acts(const amx_variant *v) {
 }
 
 /* Columns 2 and 5 have a NaN / Inf scale in one block: the variant must turn
- * exactly the outputs non-finite that the reference does, and agree elsewhere. */
-static void run_nonfinite_scales(const amx_variant *v) {
+ * exactly the outputs non-finite that the reference does, and agree elsewhere.
+ * m = 3 and m = 9 reach both the small-M and the large-M kernels. */
+static void run_nonfinite_scales(const amx_variant *v, int64_t m, const amx_gemm_opts *o) {
     const amx_type t = v->type;
-    const int64_t m = 3, n = 21, k = 2 * amx_type_block_size(t);
+    const int64_t n = 21, k = 2 * amx_type_block_size(t);
     const int bb = amx_type_block_bytes(t);
     uint8_t *w = malloc(gguf_bytes(t, n, k));
     gen_weights(t, n, k, w, GEN_NORMAL);
@@ -120,7 +174,7 @@ static void run_nonfinite_scales(const amx_variant *v) {
     amx_weights *hr = NULL;
     amx_pack_weights(t, n, k, w, gguf_bytes(t, n, k), &ro, &hr);
     if (h && hr) {
-        CHECK(amx_gemm_q(h, m, x, k, y, n, NULL) == AMX_OK, "%s gemm", v->name);
+        gemm(v, h, m, x, k, y, n, o);
         CHECK(amx_gemm_q(hr, m, x, k, yr, n, NULL) == AMX_OK, "reference gemm");
         int mismatch = 0;
         for (int64_t i = 0; i < m * n; i++) mismatch += !isfinite(y[i]) != !isfinite(yr[i]);
@@ -141,9 +195,13 @@ static void run_nonfinite_scales(const amx_variant *v) {
 
 static void run_variant(const amx_variant *v) {
     const int64_t bs = amx_type_block_size(v->type);
-    static const int64_t ms[] = {1, 2, 3, 4, 5, 15, 16, 17, 33, 64};
+    static const int64_t ms[] = {1, 2, 3, 4, 5, 15, 16, 17, 33, 64, 130};
     static const int64_t ns[] = {1, 15, 16, 17, 31, 32, 33, 48, 65, 100};
     double worst = 0;
+#if defined(AMXQ_TILE_EMULATOR)
+    amxq_tile_emu_counts_all_reset();
+    amx_op_counts_all_reset();
+#endif
     for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
         for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
             if (g_quick && (a + b) % 3) continue;
@@ -152,7 +210,7 @@ static void run_variant(const amx_variant *v) {
         }
     /* long K, on fewer shapes (the fp64 oracle is the slow part) */
     const int64_t big_k = 4096 + bs;
-    static const int64_t ms2[] = {1, 3, 16, 17, 64};
+    static const int64_t ms2[] = {1, 3, 16, 17, 64, 130};
     static const int64_t ns2[] = {17, 32, 100};
     for (size_t a = 0; a < sizeof ms2 / sizeof ms2[0]; a++)
         for (size_t b = 0; b < sizeof ns2 / sizeof ns2[0]; b++) {
@@ -163,13 +221,49 @@ static void run_variant(const amx_variant *v) {
         const double r = run_shape(v, 17 + rep * 16, 33, 8 * bs, GEN_EXTREME);
         if (r > worst) worst = r;
     }
-    run_nonfinite_acts(v);
-    run_nonfinite_scales(v);
+    run_nonfinite_acts(v, NULL);
+    run_nonfinite_scales(v, 3, NULL);
+    run_nonfinite_scales(v, 9, NULL);
+    if (v->isa == AMX_ISA_AMX) {
+        run_nonfinite_acts(v, &k_tiles);
+        run_nonfinite_scales(v, 3, &k_tiles);
+        run_nonfinite_scales(v, 9, &k_tiles);
+        /* K beyond the unpack scratch (512 KiB): panels unpacked in K chunks,
+         * again for every 64-row item */
+        static const int64_t ms3[] = {17, 130};
+        for (size_t a = 0; a < (g_quick ? 1 : 2); a++) {
+            const double r = run_shape(v, ms3[a], 17, 32768 + bs, GEN_NORMAL);
+            if (r > worst) worst = r;
+        }
+#if defined(AMXQ_TILE_EMULATOR)
+        /* no scratch: the stack-buffer fallback, one superblock or 13-15
+         * blocks per K chunk */
+        amx_test_refuse_scratch(1);
+        const double r = run_shape(v, 33, 33, 40 * bs, GEN_NORMAL);
+        amx_test_refuse_scratch(0);
+        if (r > worst) worst = r;
+#endif
+    }
     uint8_t *w = malloc(gguf_bytes(v->type, 16, bs));
     gen_weights(v->type, 16, bs, w, GEN_NORMAL);
     amx_weights *h = pack(v, 16, bs, w);
     printf("%-20s worst err/bound %.3f  kernels: m=1 %s, m=64 %s\n", v->name, worst,
            amx_weights_kernel(h, 1), amx_weights_kernel(h, 64));
+#if defined(AMXQ_TILE_EMULATOR)
+    if (v->isa == AMX_ISA_AMX) {
+        /* over all of this row's test shapes, tails included */
+        amxq_tile_counts tc;
+        amx_op_counts oc;
+        char mix[256];
+        amxq_tile_emu_counts_all(&tc);
+        amx_op_counts_all(&oc);
+        printf("  instruction mix over the test shapes: %s\n", amxq_tile_emu_mix(&tc, mix, sizeof mix));
+        if (oc.tile_blocks)
+            printf("  per 16x16 tile and %d-K block: epilogue %.1f vector ALU + %.1f memory ops; unpack %.1f + %.1f\n",
+                   bs == 32 ? 32 : 256, (double)oc.epi_alu / oc.tile_blocks, (double)oc.epi_mem / oc.tile_blocks,
+                   (double)oc.unpack_alu / oc.tile_blocks, (double)oc.unpack_mem / oc.tile_blocks);
+    }
+#endif
     amx_weights_free(h);
     free(w);
 }
@@ -186,6 +280,12 @@ int main(int argc, char **argv) {
         }
     }
     rng_seed(2024);
+    if (!isa_filter || !strcmp(isa_filter, "amx"))
+#if defined(AMXQ_TILE_EMULATOR)
+        printf("AMX rows run on the tile emulator (a build with AMXQ_TILE_EMULATOR)\n");
+#else
+        printf("AMX rows run on real AMX tiles, where the CPU and OS allow them\n");
+#endif
     size_t nv;
     const amx_variant *vs = amxq_variants(&nv);
     int ran = 0, selected = 0;

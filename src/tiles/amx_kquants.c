@@ -1,0 +1,379 @@
+/*
+ * AMX tile kernels for the 256-element types Q4_K, Q5_K, Q6_K and IQ4_XS
+ * (dispatch rows amx_q4_K, amx_q5_K, amx_q6_K, amx_iq4_xs), with the exact
+ * "two-plane" sub-scale scheme (tech_brief 6.4).
+ *
+ * Reads: the p16 panel superblocks of repack_kquants.h (the VNNI sibling's
+ * layout) and the Q8_K workspace of act_q8_K.h: quant rows of k bytes (a
+ * multiple of 256, 64-byte aligned), so A tiles (16 rows x 64 bytes) load
+ * straight from it; d per (row, superblock); the Q4_K/Q5_K record's per-32
+ * sums for the mins.
+ *
+ * Unpack, once per panel and call (amx_common.h): every weight is multiplied
+ * by its sub-block scale, p = sc * q (Q4_K 0..945, Q5_K 0..1953; Q6_K
+ * sc * (q - 32) and IQ4_XS (ls - 32) * value, |p| <= 4096), and split
+ * p = 128 * hi + lo with lo in 0..127 and hi in -32..32: two int8 planes in
+ * B-tile order (16 lines of 64 bytes per 64-K step). Per superblock the unit
+ * is 8 KiB of planes, then d (and dmin, and the min pairs widened to int16
+ * for vpdpwssd) of the 16 columns: 8,576 bytes (Q6_K, IQ4_XS 8,256). A
+ * 64-byte plane pair costs 10 (Q4_K) to 16 (Q6_K) vector ops (the nibbles or
+ * 6-bit values, vpmaddubsw by the column scale, even and odd bytes, two
+ * blends for lo and hi), shared by all M / 32 row blocks: at M = 512 that is
+ * 20-33 ALU ops per 16 x 16 tile and superblock (amxq-amx-mix).
+ *
+ * Tiles: 2 A (rows 0-15, 16-31) + 2 B (lo, hi) + 4 C (each A x each plane):
+ * a 32 x 16 output block. Per 64-K step: 4 tile loads, 4 full TDPBSSD
+ * (16 x 16 x 64); the C tiles sum a whole superblock (4 steps), then
+ *     T = 128 * C_hi + C_lo = sum over the sub-blocks of sc * sum(q * a)
+ * exactly (ggml's integer: |T| <= 256 * 4096 * 127 < 2^31, and each
+ * plane's sum is smaller), and the fp32 update per superblock is the VNNI
+ * kernels' one, operation for operation:
+ *     Q4_K, Q5_K:   mins = 4 vpdpwssd(min pairs, per-32 activation sums)
+ *                   acc += (float(T) * d - float(mins) * dmin) * d_a
+ *     Q6_K, IQ4_XS: acc += (float(T) * d) * d_a
+ * so, as for the legacy types, the tile path is bitwise identical to the
+ * VNNI path and the AMX threshold never changes a result.
+ * Per 1,000 useful MACs (a TDP does 16,384 MACs of which 8,192 are useful: the two
+ * planes double the work, the price of exact sub-scales in the tiles):
+ * 0.122 TDP, 0.122 tile loads, 0.031 stores, 0.031 TILEZERO. Per superblock
+ * and 16 x 16 tile the epilogue is 176 vector ALU ops (16 rows x: 2 to
+ * combine the planes, 4 vpdpwssd and 5 float ops) for Q4_K and Q5_K, 80 for
+ * Q6_K and IQ4_XS, i.e. 2.75 (1.25) per 64-K step and output row. ggml's
+ * scheme (tech_brief 1.5) instead stores C after every 32-K sub-block (16
+ * for Q6_K, whose TDPs then do 4,096 useful MACs) and multiplies it by the
+ * scale in the vector unit: 8 (16) stores and vpmulld passes per superblock
+ * and tile against our 2, ~300-560 ALU ops, with A copied and B unpacked
+ * again for every 32-row block. Per 32 x 16 block and superblock both
+ * schemes issue 16 TDPs: ~256 TMUL cycles at 16 per TDP (if ggml's K = 32
+ * TDPs cost half, its TMUL time halves, but its stores and epilogue, 2-4x
+ * ours, then bound it), against ~180 cycles of our epilogue at 2 vector
+ * ops per cycle: these kernels are TMUL-bound if the epilogue overlaps the
+ * tile work (below).
+ *
+ * The 4 C tiles are all in use, so there is no second set to alternate:
+ * instead the next superblock's TILEZERO, loads and TDPs are issued right
+ * after this superblock's TILESTOREDs and before its epilogue (which reads
+ * the stored copy), so the TMUL runs while the vector units scale. The fp32
+ * sums of 32 rows do not fit in registers next to the rest; they stay in the
+ * item's L1 buffer, one load and one store per row and superblock.
+ */
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__) || !defined(__F16C__)
+#error "amx_kquants.c needs the AVX-512 flags (amx_args, or avx512_args in the emulator build)"
+#endif
+
+#include "../formats.h"
+#include "../repack/repack_kquants.h"
+#include "../vnni/act_q8_K.h"
+#include "../vnni/vnni_kq.h"
+#include "amx_common.h"
+
+#define KC0L 0 /* rows 0-15 x lo plane */
+#define KC0H 1 /* rows 0-15 x hi plane */
+#define KC1L 2 /* rows 16-31 x lo plane */
+#define KC1H 3 /* rows 16-31 x hi plane */
+#define KA0 4
+#define KA1 5
+#define KBL 6
+#define KBH 7
+
+/* the unpacked unit of one superblock and panel */
+#define U_STEP 2048 /* per 64-K step: lo plane 1 KiB, then hi plane 1 KiB */
+#define U_D 8192    /* d of the 16 columns, fp32 */
+#define U_DMIN 8256 /* Q4_K, Q5_K: dmin, fp32 */
+#define U_MNP 8320  /* Q4_K, Q5_K: min pairs (2p, 2p+1) as int16, 4 x 64 bytes */
+
+typedef struct {
+    const amx_weights *w;
+    amx_type type;
+    size_t psb, unit;
+    act_q8K_view a;
+} kq_ctx;
+
+static void kq_config(amxq_tilecfg *c, int rows) {
+    const int r0 = rows > 16 ? 16 : rows, r1 = rows > 16 ? rows - 16 : 16;
+    amxq_tilecfg_init(c);
+    amxq_tilecfg_dp(c, KC0L, KA0, KBL, r0, 16, 64);
+    amxq_tilecfg_dp(c, KC0H, KA0, KBH, r0, 16, 64);
+    amxq_tilecfg_dp(c, KC1L, KA1, KBL, r1, 16, 64);
+    amxq_tilecfg_dp(c, KC1H, KA1, KBH, r1, 16, 64);
+}
+
+/* ---- unpack ---------------------------------------------------------------- */
+
+/* The scale of the 16 columns for vpmaddubsw: `se` holds it (as int8) in
+ * bytes 0 and 2 of each column's dword, `so` in bytes 1 and 3; `bsc` is
+ * bias * scale as int16 in both words (bias_shift = log2 bias, 0: none). */
+typedef struct {
+    __m512i se, so, bsc;
+} col_scale;
+
+AMX_INLINE col_scale col_scale_of(const uint8_t *sc16, const int bias_shift) {
+    const __m128i raw = _mm_loadu_si128((const __m128i *)sc16);
+    const __m512i v = _mm512_cvtepu8_epi32(raw);
+    col_scale cs;
+    cs.se = _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
+    cs.so = _mm512_slli_epi32(cs.se, 8);
+    cs.bsc = _mm512_setzero_si512();
+    if (bias_shift) {
+        const __m512i t = _mm512_slli_epi32(_mm512_cvtepi8_epi32(raw), bias_shift);
+        cs.bsc = _mm512_or_si512(_mm512_and_si512(t, _mm512_set1_epi32(0xFFFF)), _mm512_slli_epi32(t, 16));
+    }
+    AMX_COUNT(unpack_alu, bias_shift ? 9 : 4);
+    AMX_COUNT(unpack_mem, 1);
+    return cs;
+}
+
+/* One line of 64 unsigned weight bytes (16 columns x 4 K, each value + bias)
+ * -> its lo and hi plane lines: p = scale * (u - bias) in 16-bit lanes (even
+ * and odd bytes apart; vpmaddubsw with a zero partner cannot saturate:
+ * |u * scale| <= 255 * 128), then lo = p & 127 and hi = p >> 7 as bytes. */
+AMX_INLINE void split_line(__m512i u, const col_scale *cs, const int bias, uint8_t *lo, uint8_t *hi) {
+    const __mmask64 odd = 0xAAAAAAAAAAAAAAAAull;
+    __m512i pe = _mm512_maddubs_epi16(u, cs->se), po = _mm512_maddubs_epi16(u, cs->so);
+    if (bias) {
+        pe = _mm512_sub_epi16(pe, cs->bsc);
+        po = _mm512_sub_epi16(po, cs->bsc);
+    }
+    /* lo: byte 0 of each word from pe, byte 1 from po (po << 8) */
+    const __m512i l = _mm512_and_si512(_mm512_mask_blend_epi8(odd, pe, _mm512_slli_epi16(po, 8)),
+                                       _mm512_set1_epi8(0x7F));
+    /* hi: p >> 7; for po, bits 7..14 land in byte 1 after a shift left by 1 */
+    const __m512i h = _mm512_mask_blend_epi8(odd, _mm512_srai_epi16(pe, 7), _mm512_slli_epi16(po, 1));
+    _mm512_store_si512(lo, l);
+    _mm512_store_si512(hi, h);
+    AMX_COUNT(unpack_alu, bias ? 10 : 8);
+    AMX_COUNT(unpack_mem, 2);
+}
+
+/* K-line kl (0..63) of the superblock: where its two plane lines go. */
+#define LO_LINE(unit, kl) ((unit) + U_STEP * ((kl) / 16) + 64 * ((kl) % 16))
+#define HI_LINE(unit, kl) (LO_LINE(unit, kl) + 1024)
+
+AMX_INLINE void unpack_q45(const uint8_t *P, uint8_t *unit, const int q5) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
+    const size_t off_qs = q5 ? Q5K_OFF_QS : Q4K_OFF_QS;
+    for (int cc = 0; cc < 4; cc++) {
+        /* lines 8cc..8cc+7: low nibbles sub-block 2cc (K-lines 16cc + L), high 2cc+1 (16cc + 8 + L) */
+        const col_scale s0 = col_scale_of(P + Q4K_OFF_SC + 16 * (2 * cc), 0);
+        const col_scale s1 = col_scale_of(P + Q4K_OFF_SC + 16 * (2 * cc + 1), 0);
+        for (int l = 0; l < 8; l++) {
+            const __m512i line = _mm512_loadu_si512(P + off_qs + 64 * (8 * cc + l));
+            __m512i u0 = _mm512_and_si512(line, m4), u1 = _mm512_and_si512(_mm512_srli_epi16(line, 4), m4);
+            AMX_COUNT(unpack_alu, 3);
+            AMX_COUNT(unpack_mem, 1);
+            if (q5) {
+                /* qh line l: bit s = 5th bit of sub-block s, moved to bit 4 */
+                const __m512i h = _mm512_loadu_si512(P + Q5K_OFF_QH + 64 * l);
+                const int s = 2 * cc;
+                const __m512i h0 = s < 4 ? _mm512_slli_epi16(h, 4 - s) : _mm512_srli_epi16(h, s - 4);
+                const __m512i h1 = s + 1 < 4 ? _mm512_slli_epi16(h, 3 - s) : _mm512_srli_epi16(h, s - 3);
+                u0 = _mm512_or_si512(u0, _mm512_and_si512(h0, bit4));
+                u1 = _mm512_or_si512(u1, _mm512_and_si512(h1, bit4));
+                AMX_COUNT(unpack_alu, 6);
+                AMX_COUNT(unpack_mem, 1);
+            }
+            split_line(u0, &s0, 0, LO_LINE(unit, 16 * cc + l), HI_LINE(unit, 16 * cc + l));
+            split_line(u1, &s1, 0, LO_LINE(unit, 16 * cc + 8 + l), HI_LINE(unit, 16 * cc + 8 + l));
+        }
+    }
+    _mm512_store_ps(unit + U_D, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(P + Q4K_OFF_D))));
+    _mm512_store_ps(unit + U_DMIN, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(P + Q4K_OFF_DMIN))));
+    for (int pp = 0; pp < 4; pp++)
+        _mm512_store_si512(unit + U_MNP + 64 * pp,
+                           _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(P + Q4K_OFF_MN + 32 * pp))));
+    AMX_COUNT(unpack_alu, 6);
+    AMX_COUNT(unpack_mem, 12);
+}
+
+AMX_INLINE void unpack_q6(const uint8_t *P, uint8_t *unit) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), fld = _mm512_set1_epi8(0x30);
+    /* 16-element group gg = 8h + g covers K-lines 4gg..4gg+3 (see vnni_q6_K.c) */
+    for (int gg = 0; gg < 16; gg++) {
+        const int h = gg / 8, g = gg % 8;
+        const col_scale cs = col_scale_of(P + Q6K_OFF_SC + 16 * gg, 5);
+        for (int j = 0; j < 4; j++) {
+            __m512i v = _mm512_loadu_si512(P + Q6K_QL_LINE(h, 4 * (g & 3) + j));
+            if (g >= 4) v = _mm512_srli_epi16(v, 4);
+            v = _mm512_and_si512(v, m4);
+            __m512i hb = _mm512_loadu_si512(P + Q6K_QH_LINE(h, 4 * (g & 1) + j));
+            switch (g >> 1) {
+            case 0: hb = _mm512_slli_epi16(hb, 4); break;
+            case 1: hb = _mm512_slli_epi16(hb, 2); break;
+            case 3: hb = _mm512_srli_epi16(hb, 2); break;
+            default: break;
+            }
+            v = _mm512_or_si512(v, _mm512_and_si512(hb, fld));
+            AMX_COUNT(unpack_alu, 3 + (g >= 4) + (g >> 1 != 2));
+            AMX_COUNT(unpack_mem, 2);
+            split_line(v, &cs, 1, LO_LINE(unit, 4 * gg + j), HI_LINE(unit, 4 * gg + j));
+        }
+    }
+    _mm512_store_ps(unit + U_D, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(P + Q6K_OFF_D))));
+    AMX_COUNT(unpack_alu, 1);
+    AMX_COUNT(unpack_mem, 2);
+}
+
+AMX_INLINE void unpack_iq4(const uint8_t *P, uint8_t *unit, const __m512i table) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int s = 0; s < 8; s++) {
+        /* lines 4s+L: low nibbles K-lines 8s + L, high 8s + 4 + L; values + 128 from the table */
+        const col_scale cs = col_scale_of(P + IQ4XS_OFF_LS + 16 * s, 7);
+        for (int l = 0; l < 4; l++) {
+            const __m512i line = _mm512_loadu_si512(P + IQ4XS_OFF_QS + 64 * (4 * s + l));
+            const __m512i u0 = _mm512_shuffle_epi8(table, _mm512_and_si512(line, m4));
+            const __m512i u1 = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(line, 4), m4));
+            AMX_COUNT(unpack_alu, 5);
+            AMX_COUNT(unpack_mem, 1);
+            split_line(u0, &cs, 1, LO_LINE(unit, 8 * s + l), HI_LINE(unit, 8 * s + l));
+            split_line(u1, &cs, 1, LO_LINE(unit, 8 * s + 4 + l), HI_LINE(unit, 8 * s + 4 + l));
+        }
+    }
+    _mm512_store_ps(unit + U_D, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(P + IQ4XS_OFF_D))));
+    AMX_COUNT(unpack_alu, 1);
+    AMX_COUNT(unpack_mem, 2);
+}
+
+static void tile_unpack(const void *cv, int64_t p, int64_t u0, int64_t u1, uint8_t *dst) {
+    const kq_ctx *c = cv;
+    uint8_t tb[64];
+    for (int i = 0; i < 64; i++) tb[i] = (uint8_t)(amxq_kvalues_iq4nl[i % 16] + 128);
+    const __m512i table = _mm512_loadu_si512(tb);
+    for (int64_t b = u0; b < u1; b++) {
+        const uint8_t *P = c->w->data + (size_t)(p * c->w->kb + b) * c->psb;
+        uint8_t *unit = dst + (size_t)(b - u0) * c->unit;
+        switch (c->type) {
+        case AMX_TYPE_Q4_K: unpack_q45(P, unit, 0); break;
+        case AMX_TYPE_Q5_K: unpack_q45(P, unit, 1); break;
+        case AMX_TYPE_Q6_K: unpack_q6(P, unit); break;
+        default: unpack_iq4(P, unit, table); break;
+        }
+    }
+}
+
+/* ---- the tile kernel ------------------------------------------------------- */
+
+/* Superblock sb for rows [row, row + 16) (and [row + 16, row + 32) if two):
+ * zero the C tiles, then 4 steps of A, lo and hi loads and 2 (4) TDPs. */
+AMX_INLINE void issue(const kq_ctx *c, const uint8_t *unit, const int8_t *a0, const int two) {
+    const int64_t k = c->a.k;
+    amxq_tile_zero(KC0L);
+    amxq_tile_zero(KC0H);
+    if (two) {
+        amxq_tile_zero(KC1L);
+        amxq_tile_zero(KC1H);
+    }
+    for (int j = 0; j < 4; j++) {
+        amxq_tile_loadd(KA0, a0 + 64 * j, k);
+        if (two) amxq_tile_loadd(KA1, a0 + 16 * k + 64 * j, k);
+        amxq_tile_loadd(KBL, unit + U_STEP * j, 64);
+        amxq_tile_loadd(KBH, unit + U_STEP * j + 1024, 64);
+        amxq_tile_dpbssd(KC0L, KA0, KBL);
+        amxq_tile_dpbssd(KC0H, KA0, KBH);
+        if (two) {
+            amxq_tile_dpbssd(KC1L, KA1, KBL);
+            amxq_tile_dpbssd(KC1H, KA1, KBH);
+        }
+    }
+}
+
+/* cb holds superblock sb's C tiles (rows 0-15 lo, hi; rows 16-31 lo, hi):
+ * fold them into the rows' fp32 sums. */
+AMX_INLINE void epilogue(const kq_ctx *c, const uint8_t *unit, const int32_t *cb, int64_t sb, int64_t row, int rows,
+                         float *acc, const int mins) {
+    const __m512 dw = _mm512_load_ps(unit + U_D);
+    const __m512 dm = mins ? _mm512_load_ps(unit + U_DMIN) : dw;
+    __m512i mnp[4];
+    for (int pp = 0; pp < 4; pp++)
+        mnp[pp] = mins ? _mm512_load_si512(unit + U_MNP + 64 * pp) : _mm512_setzero_si512();
+    for (int r = 0; r < rows; r++) {
+        const int32_t *cl = cb + 512 * (r / 16) + 16 * (r % 16);
+        const __m512i t = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(cl + 256), 7), _mm512_load_si512(cl));
+        const float da = c->a.d[(row + r) * c->a.kb + sb];
+        __m512 u;
+        if (mins) {
+            const uint8_t *rec = c->a.s + (size_t)((row + r) * c->a.kb + sb) * Q8K_SUMS_BYTES;
+            __m512i mi = _mm512_setzero_si512();
+            for (int pp = 0; pp < 4; pp++) {
+                int32_t pair;
+                memcpy(&pair, rec + 4 * pp, 4);
+                mi = _mm512_dpwssd_epi32(mi, mnp[pp], _mm512_set1_epi32(pair));
+            }
+            u = _mm512_fmsub_ps(_mm512_cvtepi32_ps(t), dw, _mm512_mul_ps(_mm512_cvtepi32_ps(mi), dm));
+        } else {
+            u = _mm512_mul_ps(_mm512_cvtepi32_ps(t), dw);
+        }
+        _mm512_store_ps(acc + 16 * r, _mm512_fmadd_ps(u, _mm512_set1_ps(da), _mm512_load_ps(acc + 16 * r)));
+    }
+    AMX_COUNT(tile_blocks, rows > 16 ? 2 : 1);
+    AMX_COUNT(epi_alu, (mins ? 11 : 5) * rows);
+    AMX_COUNT(epi_mem, (mins ? 9 : 5) * rows + (mins ? 6 : 1));
+}
+
+AMX_INLINE void run_block(const kq_ctx *c, const uint8_t *ub, int64_t u0, int64_t u1, int64_t row, int rows,
+                          float *acc, const int two, const int mins) {
+    _Alignas(64) int32_t cb[4 * 256];
+    const int8_t *a0 = c->a.q + row * c->a.k;
+    issue(c, ub, a0 + QK_K * u0, two);
+    for (int64_t sb = u0; sb < u1; sb++) {
+        amxq_tile_stored(KC0L, cb, 64);
+        amxq_tile_stored(KC0H, cb + 256, 64);
+        if (two) {
+            amxq_tile_stored(KC1L, cb + 512, 64);
+            amxq_tile_stored(KC1H, cb + 768, 64);
+        }
+        if (sb + 1 < u1) issue(c, ub + (size_t)(sb + 1 - u0) * c->unit, a0 + QK_K * (sb + 1), two);
+        epilogue(c, ub + (size_t)(sb - u0) * c->unit, cb, sb, row, rows, acc, mins);
+    }
+}
+
+static void tile_run(const void *cv, const uint8_t *ub, int64_t u0, int64_t u1, int64_t row, int rows, float *acc) {
+    const kq_ctx *c = cv;
+    const int mins = c->type == AMX_TYPE_Q4_K || c->type == AMX_TYPE_Q5_K;
+    if (rows > 16) {
+        if (mins) run_block(c, ub, u0, u1, row, rows, acc, 1, 1);
+        else run_block(c, ub, u0, u1, row, rows, acc, 1, 0);
+    } else {
+        if (mins) run_block(c, ub, u0, u1, row, rows, acc, 0, 1);
+        else run_block(c, ub, u0, u1, row, rows, acc, 0, 0);
+    }
+}
+
+/* ---- the dispatch-table entry points --------------------------------------- */
+
+int64_t amx_kq_n_items(const amx_weights *w, int64_t m, const void *opts) {
+    return amx_use_tiles(w, m, opts) ? amx_tile_items(w, m) : kq_n_items(w, m, opts);
+}
+
+void amx_kq_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy, int64_t item0,
+                    int64_t item1, const void *opts) {
+    if (!amx_use_tiles(w, m, opts)) {
+        switch (w->type) {
+        case AMX_TYPE_Q4_K: vnni_q4_K_compute(w, m, ws, y, ldy, item0, item1, opts); break;
+        case AMX_TYPE_Q5_K: vnni_q5_K_compute(w, m, ws, y, ldy, item0, item1, opts); break;
+        case AMX_TYPE_Q6_K: vnni_q6_K_compute(w, m, ws, y, ldy, item0, item1, opts); break;
+        default: vnni_iq4_xs_compute(w, m, ws, y, ldy, item0, item1, opts); break;
+        }
+        return;
+    }
+    const int mins = w->type == AMX_TYPE_Q4_K || w->type == AMX_TYPE_Q5_K;
+    const kq_ctx c = {
+        .w = w,
+        .type = w->type,
+        .psb = kq_psb_bytes(w->type),
+        .unit = mins ? 8576 : 8256,
+        .a = act_q8K_layout((void *)ws, m, w->k),
+    };
+    const amx_kernel k = {.m_block = 32, .units = w->kb, .unit_bytes = c.unit, .config = kq_config,
+                          .unpack = tile_unpack, .run = tile_run};
+    amx_drive(&k, &c, w, m, y, ldy, item0, item1);
+}
+
+const char *amx_kq_kernel_name(const amx_weights *w, int64_t m) {
+    const int tiles = m >= w->amx_min_m;
+    switch (w->type) {
+    case AMX_TYPE_Q4_K: return tiles ? "amx_gemm_q4_K_32x16" : vnni_q4_K_kernel_name(w, m);
+    case AMX_TYPE_Q5_K: return tiles ? "amx_gemm_q5_K_32x16" : vnni_q5_K_kernel_name(w, m);
+    case AMX_TYPE_Q6_K: return tiles ? "amx_gemm_q6_K_32x16" : vnni_q6_K_kernel_name(w, m);
+    default: return tiles ? "amx_gemm_iq4_xs_32x16" : vnni_iq4_xs_kernel_name(w, m);
+    }
+}

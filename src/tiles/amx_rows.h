@@ -1,0 +1,74 @@
+/*
+ * Entry points of the AMX dispatch-table rows (amx_q4_0, amx_q4_1, amx_q8_0:
+ * amx_legacy.c; amx_q4_K, amx_q5_K, amx_q6_K, amx_iq4_xs: amx_kquants.c).
+ * Plain C: the core library calls them only for rows api.c chose, which it
+ * does only after amxq_isa_usable(AMX_ISA_AMX) said yes.
+ *
+ * Each row shares its packed layout, packer, unpacker and activation
+ * quantizer with its AVX-512 VNNI sibling, so a workspace quantized for a
+ * handle is valid whichever path a call takes. Per call, m >= amx_min_m (the
+ * resolved amx_call_opts) runs the tile kernels; smaller m runs the sibling's
+ * VNNI kernels, with the sibling's work items.
+ */
+#ifndef AMXQ_TILES_AMX_ROWS_H
+#define AMXQ_TILES_AMX_ROWS_H
+
+#include <stdint.h>
+
+#include "../dispatch.h"
+
+/*
+ * Default smallest m run on tiles: one full A tile. Not measured (no AMX
+ * hardware was reachable when it was chosen); the argument, in numbers:
+ *   - below 16 rows a TDP uses m/16 of its tile, and the per-call fixed
+ *     costs (LDTILECFG + TILERELEASE per thread; unpacking each weight panel,
+ *     ~40 vector ops per 1,024 weights for Q4_0 and 160-260 for the
+ *     K-quants) are shared by fewer rows;
+ *   - the VNNI kernels already share each unpacked weight vector between 4
+ *     (legacy) or 8 (K-quant) rows, and for m <= 8 a call is near the memory
+ *     bandwidth bound anyway, where tiles cannot help;
+ *   - peers: ggml switches at m = 2, ktransformers above ~4 rows per expert,
+ *     ipex at 32; 16 sits between, at the first m that fills a tile.
+ * Overridable per call (amx_gemm_opts.amx_min_m) and by AMXQ_AMX_MIN_M; the
+ * threshold never changes a result (the tile and VNNI paths are bitwise
+ * identical, which test_variants asserts).
+ */
+#define AMX_MIN_M_DEFAULT 16
+
+int64_t amx_legacy_n_items(const amx_weights *w, int64_t m, const void *opts);
+void amx_legacy_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy,
+                        int64_t item0, int64_t item1, const void *opts);
+const char *amx_legacy_kernel_name(const amx_weights *w, int64_t m);
+
+int64_t amx_kq_n_items(const amx_weights *w, int64_t m, const void *opts);
+void amx_kq_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy,
+                    int64_t item0, int64_t item1, const void *opts);
+const char *amx_kq_kernel_name(const amx_weights *w, int64_t m);
+
+#if defined(AMXQ_TILE_EMULATOR)
+/*
+ * Vector work of the tile kernels, counted in the emulator builds only (the
+ * instruction-mix model; tile instructions are counted by the emulator). Each
+ * kernel step adds the AVX-512 instructions its source issues, one per
+ * intrinsic: ALU ops (convert, multiply, FMA, shift, logic, blend, vpdpwssd)
+ * and zmm memory ops (loads, broadcasts, stores) apart. `tile_blocks` counts
+ * the (16 x 16 output tile, K block) steps the epilogues ran: K block = 32
+ * for the legacy types, 256 for the K-quants. Threads add their counts to the
+ * totals at the end of every compute call.
+ */
+typedef struct {
+    uint64_t tile_blocks;
+    uint64_t epi_alu, epi_mem;       /* scale epilogue, from the stored C tiles to the fp32 sums */
+    uint64_t unpack_alu, unpack_mem; /* packed panel to tile-ready weights */
+    uint64_t unpacks;                /* panel K-chunks unpacked */
+} amx_op_counts;
+
+void amx_op_counts_all(amx_op_counts *out);
+void amx_op_counts_all_reset(void);
+
+/* Tests: refuse = 1 makes every thread's unpack scratch allocation fail, so
+ * the kernels take their stack-buffer fallback (small K chunks). */
+void amx_test_refuse_scratch(int refuse);
+#endif
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * AVX-512 VNNI kernels for the legacy 32-element types Q4_0, Q4_1, Q8_0.
+ *
+ * Reads: the p16 panels of repack_legacy.h (one 64-byte line = one zmm of 16
+ * columns x 4 K values; Q4 lines unpack to two VNNI rows by AND 0x0F and
+ * shift + AND) and the activation workspace of act_q8.h.
+ *
+ * Per 32-block, per activation row and per 16 columns: the int32 accumulator
+ * starts at -bias * sum(a) (a broadcast load: -8 sum for Q4_0, -128 sum for
+ * Q8_0 stored as w + 128, 0 for Q4_1), takes 8 vpdpbusd (unsigned weights x
+ * signed activations, exact), then leaves for float:
+ *     t = float(acc) * d_w;  y_acc = fma(t, d_a, y_acc)      [+ fma(m_w, s_a, y_acc) for Q4_1]
+ * That sequence is the same in every kernel below, whatever the row count,
+ * the tile position or the thread, so results are bitwise independent of the
+ * work split. No int32 accumulator spans more than one block, so nothing can
+ * overflow for any K: |acc| <= 32 * 255 * 128 + 128 * 32 * 127 < 2^21.
+ *
+ * The float step costs 2 (Q4_1: 3) ops on the pipes vpdpbusd uses, per 8
+ * vpdpbusd, so this scheme tops out at 8/10 (Q4_1 8/11) of the vpdpbusd peak;
+ * the conversion and the unpacking run on other pipes. Measured on one Zen 4
+ * core (vpdpbusd zmm 1 per cycle), a 4 x 32 tile with everything in L1 runs a
+ * block in ~85 cycles against 80 for its 64 vpdpbusd + 16 float ops.
+ *
+ * Prefill (m > 4): tiles of MR <= 4 rows x 32 columns (two panels): 8 int32
+ * + 8 float accumulators, one unpacked weight vector, the nibble mask: <= 18
+ * zmm, and 8 independent vpdpbusd chains cover the 4-cycle latency at 2 per
+ * cycle. Each weight line is loaded once per tile and used by MR rows; each
+ * activation broadcast serves both panels. A work item is a pair of panels x
+ * 64 rows; its weights (2 x 36 KiB for Q4_0 at K = 4096) stay in L2 while the
+ * row quads pass over them, and items run rows fastest so a thread's next
+ * item finds the same panels there. The first tile of an item prefetches the
+ * next pair of panels into L2 as it goes (one prefetch per line, same
+ * offset), so the next item does not start by waiting on L3 or DRAM: at
+ * N = K = 4096 on one Zen 4 core this took M = 8 from 270 to 343 GOPS with
+ * the weights in L3 and from 176 to 311 GOPS with them in DRAM, M = 32 from
+ * 267 to 302. Unpacking nibbles costs nothing measurable: Q8_0 (no
+ * unpacking, twice the bytes) runs at the same speed as Q4_0, so weights are
+ * not converted to a byte buffer first.
+ *
+ * Decode (m <= 4): one tile of all m rows per panel (16 columns), so the
+ * weights stream exactly once, front to back as one sequential run per
+ * thread (a work item is one panel); the hardware prefetcher follows that
+ * run, and the best runs reach the streaming-read bandwidth. Measured at
+ * N = 14336, K = 4096 from DRAM on one core, best of 40-50 interleaved
+ * rounds against the best read bandwidth: two panels per tile (two
+ * interleaved runs) 0.78 where one panel gave 1.04, and software
+ * prefetching one panel ahead 0.78 (into L2) or 0.67 (into L1) where none
+ * gave 0.95.
+ */
+#if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__)
+#error "vnni_legacy.c must be compiled with the AVX-512 flags (avx512_args in meson.build)"
+#endif
+
+#include "vnni_legacy.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+#include "../formats.h"
+#include "../repack/repack_legacy.h"
+#include "act_q8.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+#define MR_MAX 4      /* activation rows per tile */
+#define NV_MAX 2      /* panels (16 columns each) per tile */
+#define M_CHUNK 64    /* activation rows per prefill work item */
+#define DECODE_PANELS 1 /* panels per decode tile */
+
+typedef struct {
+    const uint8_t *panel; /* first panel of the tile */
+    size_t panel_bytes;
+    int64_t kb;
+    const int8_t *aq;     /* quants of the tile's first row */
+    const float *ad;      /* d of the first row */
+    const void *aux;      /* comp (int32) or s (float) of the first row */
+    int64_t qs_stride, kb_stride;
+    float *y;             /* output of the first row and column */
+    int64_t ldy;
+    int ncols;            /* valid columns, 1 .. 16 * NV */
+    const uint8_t *next;  /* panels to prefetch into L2 along the way, or NULL */
+    int next_nv;          /* how many */
+} tile_args;
+
+ALWAYS_INLINE __m512i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* One tile: MR rows x NV panels over all blocks. T is the weight type. */
+ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile_args *a) {
+    const legacy_geom g = legacy_geometry(T, a->kb);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 facc[MR_MAX][NV_MAX];
+    for (int r = 0; r < MR; r++)
+        for (int c = 0; c < NV; c++) facc[r][c] = _mm512_setzero_ps();
+
+    for (int64_t b = 0; b < a->kb; b++) {
+        const uint8_t *wq = a->panel + legacy_qs_off(&g, b);
+        const int8_t *aq = a->aq + 32 * b;
+        /* a group starts with its scale line */
+        if (a->next && b % g.group == 0)
+            for (int c = 0; c < a->next_nv; c++)
+                for (size_t l = 0; l < g.group_bytes; l += 64)
+                    _mm_prefetch((const char *)a->next + c * a->panel_bytes + legacy_sc_off(&g, b) + l, _MM_HINT_T1);
+        /* scales first: the panel is then read in ascending order */
+        __m512 dw[NV_MAX], mw[NV_MAX];
+        for (int c = 0; c < NV; c++) {
+            const uint8_t *sc = a->panel + c * a->panel_bytes + legacy_sc_off(&g, b);
+            dw[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
+            if (T == AMX_TYPE_Q4_1) mw[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32)));
+        }
+        __m512i acc[MR_MAX][NV_MAX];
+        for (int r = 0; r < MR; r++)
+            for (int c = 0; c < NV; c++)
+                acc[r][c] = T == AMX_TYPE_Q4_1 ? _mm512_setzero_si512()
+                                               : _mm512_set1_epi32(((const int32_t *)a->aux)[r * a->kb_stride + b]);
+        /* the block's 8 VNNI rows, v = 0..7 */
+        for (int v = 0; v < 8; v++) {
+            for (int c = 0; c < NV; c++) {
+                __m512i wv;
+                if (T == AMX_TYPE_Q8_0) {
+                    wv = _mm512_loadu_si512(wq + c * a->panel_bytes + 64 * v);
+                } else {
+                    /* line L = v/2: v even takes its low nibbles (K = 4L..), v odd
+                     * its high nibbles (K = 16 + 4L..) */
+                    const __m512i line = _mm512_loadu_si512(wq + c * a->panel_bytes + 64 * (v / 2));
+                    wv = v % 2 ? _mm512_and_si512(_mm512_srli_epi16(line, 4), m4) : _mm512_and_si512(line, m4);
+                }
+                const int koff = T == AMX_TYPE_Q8_0 ? 4 * v : (v % 2 ? 16 : 0) + 4 * (v / 2);
+                for (int r = 0; r < MR; r++)
+                    acc[r][c] = _mm512_dpbusd_epi32(acc[r][c], wv, bcast4(aq + r * a->qs_stride + koff));
+            }
+        }
+        for (int c = 0; c < NV; c++) {
+            for (int r = 0; r < MR; r++) {
+                const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][c]), dw[c]);
+                facc[r][c] = _mm512_fmadd_ps(t, _mm512_set1_ps(a->ad[r * a->kb_stride + b]), facc[r][c]);
+            }
+            if (T == AMX_TYPE_Q4_1)
+                for (int r = 0; r < MR; r++)
+                    facc[r][c] = _mm512_fmadd_ps(mw[c], _mm512_set1_ps(((const float *)a->aux)[r * a->kb_stride + b]),
+                                                 facc[r][c]);
+        }
+    }
+
+    for (int r = 0; r < MR; r++)
+        for (int c = 0; c < NV; c++) {
+            float *yp = a->y + r * a->ldy + 16 * c;
+            const int left = a->ncols - 16 * c;
+            if (left >= 16) _mm512_storeu_ps(yp, facc[r][c]);
+            else if (left > 0) _mm512_mask_storeu_ps(yp, (__mmask16)((1u << left) - 1), facc[r][c]);
+        }
+}
+
+typedef void (*tile_fn)(const tile_args *);
+
+#define TILE_FN(T, tn, MR, NV) \
+    static void tile_##tn##_##MR##x##NV(const tile_args *a) { tile(AMX_TYPE_##T, MR, NV, a); }
+#define TILE_FNS(T, tn)                                                                            \
+    TILE_FN(T, tn, 1, 1) TILE_FN(T, tn, 2, 1) TILE_FN(T, tn, 3, 1) TILE_FN(T, tn, 4, 1)            \
+    TILE_FN(T, tn, 1, 2) TILE_FN(T, tn, 2, 2) TILE_FN(T, tn, 3, 2) TILE_FN(T, tn, 4, 2)            \
+    static const tile_fn k_tiles_##tn[MR_MAX][NV_MAX] = {                                          \
+        {tile_##tn##_1x1, tile_##tn##_1x2}, {tile_##tn##_2x1, tile_##tn##_2x2},                    \
+        {tile_##tn##_3x1, tile_##tn##_3x2}, {tile_##tn##_4x1, tile_##tn##_4x2}};
+
+TILE_FNS(Q4_0, q4_0)
+TILE_FNS(Q4_1, q4_1)
+TILE_FNS(Q8_0, q8_0)
+
+static const tile_fn (*tiles_for(amx_type t))[NV_MAX] {
+    switch (t) {
+    case AMX_TYPE_Q4_0: return k_tiles_q4_0;
+    case AMX_TYPE_Q4_1: return k_tiles_q4_1;
+    default: return k_tiles_q8_0;
+    }
+}
+
+/* ---- the dispatch-table entry points ------------------------------------- */
+
+size_t vnni_legacy_act_size(const amx_weights *w, int64_t m) { return act_q8_layout_for(m, w->k).bytes; }
+
+void vnni_legacy_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
+                          int64_t m0, int64_t m1) {
+    const act_q8_layout l = act_q8_layout_for(m, w->k);
+    uint8_t *base = ws;
+    for (int64_t i = m0; i < m1; i++) {
+        int8_t *qs = (int8_t *)base + i * l.qs_stride;
+        float *d = (float *)(base + l.d_off) + i * l.kb_stride;
+        void *aux = base + l.aux_off + (size_t)(i * l.kb_stride) * 4;
+        if (w->type == AMX_TYPE_Q4_1)
+            act_quantize_row_q8_1(x + i * ldx, w->k, l.qs_stride, qs, d, aux);
+        else
+            act_quantize_row_q8_0(x + i * ldx, w->k, l.qs_stride, qs, d, aux, w->type == AMX_TYPE_Q4_0 ? 8 : 128);
+    }
+}
+
+static int64_t n_panels(const amx_weights *w) { return (w->n + LEGACY_PANEL_ROWS - 1) / LEGACY_PANEL_ROWS; }
+static int group_panels(int64_t m) { return m <= MR_MAX ? DECODE_PANELS : NV_MAX; }
+static int64_t n_groups(const amx_weights *w, int64_t m) { return (n_panels(w) + group_panels(m) - 1) / group_panels(m); }
+static int64_t m_chunks(int64_t m) { return m <= MR_MAX ? 1 : (m + M_CHUNK - 1) / M_CHUNK; }
+
+int64_t vnni_legacy_n_items(const amx_weights *w, int64_t m, const void *opts) {
+    (void)opts;
+    return n_groups(w, m) * m_chunks(m);
+}
+
+void vnni_legacy_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy,
+                         int64_t item0, int64_t item1, const void *opts) {
+    (void)opts;
+    const act_q8_layout l = act_q8_layout_for(m, w->k);
+    const legacy_geom g = legacy_geometry(w->type, w->kb);
+    const tile_fn(*tiles)[NV_MAX] = tiles_for(w->type);
+    const uint8_t *base = ws;
+    const int64_t mc = m_chunks(m), np = n_panels(w);
+    for (int64_t it = item0; it < item1; it++) {
+        /* rows fastest: consecutive items reuse the same panels from L2 */
+        const int64_t grp = it / mc, i0 = (it % mc) * M_CHUNK;
+        const int64_t i1 = m <= MR_MAX ? m : (i0 + M_CHUNK < m ? i0 + M_CHUNK : m);
+        const int gp = group_panels(m);
+        const int64_t p0 = grp * gp;
+        const int nv = (int)(np - p0 < gp ? np - p0 : gp);
+        const int64_t n0 = p0 * LEGACY_PANEL_ROWS;
+        tile_args a = {
+            .panel = w->data + (size_t)p0 * g.panel,
+            .panel_bytes = g.panel,
+            .kb = w->kb,
+            .qs_stride = l.qs_stride,
+            .kb_stride = l.kb_stride,
+            .ldy = ldy,
+            .ncols = (int)(w->n - n0 < 16 * nv ? w->n - n0 : 16 * nv),
+        };
+        /* prefill: the item's first tile pulls the next group's panels into L2 */
+        const uint8_t *next = m > MR_MAX && p0 + gp < np ? w->data + (size_t)(p0 + gp) * g.panel : NULL;
+        a.next_nv = (int)(np - p0 - gp < gp ? np - p0 - gp : gp);
+        for (int64_t i = i0; i < i1; i += MR_MAX) {
+            const int mr = (int)(i1 - i < MR_MAX ? i1 - i : MR_MAX);
+            a.aq = (const int8_t *)base + i * l.qs_stride;
+            a.ad = (const float *)(base + l.d_off) + i * l.kb_stride;
+            a.aux = base + l.aux_off + (size_t)(i * l.kb_stride) * 4;
+            a.y = y + i * ldy + n0;
+            a.next = i == i0 ? next : NULL;
+            tiles[mr - 1][nv - 1](&a);
+        }
+    }
+}
+
+const char *vnni_legacy_kernel_name(const amx_weights *w, int64_t m) {
+    const int gemv = m <= MR_MAX;
+    switch (w->type) {
+    case AMX_TYPE_Q4_0: return gemv ? "vnni512_gemv_q4_0_4x16" : "vnni512_gemm_q4_0_4x32";
+    case AMX_TYPE_Q4_1: return gemv ? "vnni512_gemv_q4_1_4x16" : "vnni512_gemm_q4_1_4x32";
+    default: return gemv ? "vnni512_gemv_q8_0_4x16" : "vnni512_gemm_q8_0_4x32";
+    }
+}
