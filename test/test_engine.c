@@ -158,6 +158,66 @@ static void check_variant(const amx_variant *v) {
     }
 }
 
+/* ---- portions -------------------------------------------------------------- */
+
+/* Each compute share run ALONE (the others never run) writes exactly its own
+ * outputs, bitwise equal to the full result, and nothing else; the shares'
+ * outputs are disjoint and together cover every output once. A sentinel NaN
+ * pattern marks what a share left alone. */
+static void check_portions(const amx_variant *v) {
+    const amx_type t = v->type;
+    const int64_t bs = amx_type_block_size(t);
+    const int64_t n = 83, k = 2 * bs, m = 70, ldy = n + 2;
+    const size_t sz = gguf_bytes(t, n, k);
+    uint8_t *wb = malloc(sz);
+    gen_weights(t, n, k, wb, GEN_NORMAL);
+    amx_weights *h = NULL;
+    const amx_pack_opts po = {.size = sizeof po, .isa = v->isa};
+    CHECK(amx_pack_weights(t, n, k, wb, sz, &po, &h) == AMX_OK, "%s pack", v->name);
+    free(wb);
+    if (!h) return;
+    float *x = malloc((size_t)(m * k) * sizeof(float)), *want = malloc((size_t)(m * n) * sizeof(float));
+    gen_acts(m, k, k, x);
+    CHECK(amx_gemm_q(h, m, x, k, want, n, NULL) == AMX_OK, "%s gemm_q", v->name);
+    size_t bytes = 0;
+    amx_gemm_workspace_size(h, m, &bytes);
+    workspace ws = ws_alloc(bytes);
+    CHECK(amx_gemm_quantize(h, m, x, k, ws.ws, bytes, 0, 1) == AMX_OK, "%s quantize", v->name);
+    static const int32_t nths[] = {2, 5, 13};
+    float *y = malloc((size_t)(m * ldy) * sizeof(float));
+    unsigned char *owner = calloc((size_t)(m * n), 1);
+    for (size_t q = 0; q < sizeof nths / sizeof nths[0]; q++) {
+        const int32_t nth = nths[q];
+        memset(owner, 0, (size_t)(m * n));
+        int64_t wrong = 0, twice = 0;
+        for (int32_t ith = 0; ith < nth; ith++) {
+            memset(y, 0xA5, (size_t)(m * ldy) * sizeof(float));
+            CHECK(amx_gemm_compute(h, m, ws.ws, bytes, y, ldy, ith, nth, NULL) == AMX_OK, "%s share", v->name);
+            for (int64_t i = 0; i < m; i++) {
+                for (int64_t j = 0; j < ldy; j++) {
+                    uint32_t u;
+                    memcpy(&u, &y[i * ldy + j], 4);
+                    if (u == 0xA5A5A5A5u) continue;  /* left alone */
+                    if (j >= n) { wrong++; continue; } /* padding written */
+                    if (memcmp(&y[i * ldy + j], &want[i * n + j], 4) != 0) wrong++;
+                    if (owner[i * n + j]++) twice++;
+                }
+            }
+        }
+        int64_t missing = 0;
+        for (int64_t e = 0; e < m * n; e++) missing += owner[e] == 0;
+        CHECK(wrong == 0 && twice == 0 && missing == 0,
+              "%s nth=%d, shares run alone: %lld outputs wrong or in the padding, %lld written by two "
+              "shares, %lld by none", v->name, nth, (long long)wrong, (long long)twice, (long long)missing);
+    }
+    free(owner);
+    free(y);
+    free(ws.raw);
+    free(x);
+    free(want);
+    amx_weights_free(h);
+}
+
 /* ---- the argument contract ----------------------------------------------- */
 
 #define YN 40
@@ -294,6 +354,7 @@ static void check_contract(void) {
 int main(void) {
     rng_seed(2718);
     for_each_runnable_variant(check_variant, "caller-managed shares bitwise identical to amx_gemm_q");
+    for_each_runnable_variant(check_portions, "each share alone writes exactly its own outputs");
     check_contract();
     return test_finish("test_engine");
 }
