@@ -45,7 +45,12 @@
  * rounds against the best read bandwidth: two panels per tile (two
  * interleaved runs) 0.78 where one panel gave 1.04, and software
  * prefetching one panel ahead 0.78 (into L2) or 0.67 (into L1) where none
- * gave 0.95.
+ * gave 0.95. From m = 2 on the tile is slower per byte and the hardware
+ * prefetchers alone no longer keep it fed: prefetching the next panel into
+ * L2, as prefill does, took M = 2 / 3 / 4 Q4_0 from 17 / 13 / 11 GB/s to
+ * 25 / 24 / 21 (Q4_1 alike; Q8_0, twice the bytes, M = 4 18 -> 22 and
+ * M = 2, 3 unchanged within noise), medians of 3 interleaved runs of the
+ * benchmark, N = 14336, K = 4096, one thread.
  */
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__)
 #error "vnni_legacy.c must be compiled with the AVX-512 flags (avx512_args in meson.build)"
@@ -231,8 +236,9 @@ void vnni_legacy_compute(const amx_weights *w, int64_t m, const void *ws, float 
             .ldy = ldy,
             .ncols = (int)(w->n - n0 < 16 * nv ? w->n - n0 : 16 * nv),
         };
-        /* prefill: the item's first tile pulls the next group's panels into L2 */
-        const uint8_t *next = m > MR_MAX && p0 + gp < np ? w->data + (size_t)(p0 + gp) * g.panel : NULL;
+        /* the item's first tile pulls the next group's panels into L2; not at
+         * m = 1, where the hardware prefetchers alone keep up (see above) */
+        const uint8_t *next = m >= 2 && p0 + gp < np ? w->data + (size_t)(p0 + gp) * g.panel : NULL;
         a.next_nv = (int)(np - p0 - gp < gp ? np - p0 - gp : gp);
         for (int64_t i = i0; i < i1; i += MR_MAX) {
             const int mr = (int)(i1 - i < MR_MAX ? i1 - i : MR_MAX);
