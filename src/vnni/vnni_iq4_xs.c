@@ -39,6 +39,7 @@ KQ_INLINE void iq4xs_tile(const kq_tile *t, const int mr, const __m512i table) {
         const int8_t *qa = t->q + b * QK_K;
         __m512i tot[KQ_MR];
         for (int r = 0; r < mr; r++) tot[r] = _mm512_setzero_si512();
+        kq_touch_lines(p, IQ4XS_OFF_QS / 64);
 #pragma GCC unroll 8
         for (int s = 0; s < 8; s++) {
             kq_prefetch_part(t, p, IQ4XS_PSB, s, 8);

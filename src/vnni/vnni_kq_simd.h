@@ -18,6 +18,19 @@ KQ_INLINE __m512i kq_bcast32(const void *p) {
     return _mm512_set1_epi32(v);
 }
 
+/* acc += w . (a dword of activations in all 16 lanes), exact (vpdpbusd:
+ * unsigned weight bytes x signed activation bytes). The dword is vpdpbusd's
+ * embedded-broadcast memory operand: GCC 12 does not fold the set1 of
+ * kq_bcast32 into it and emits a separate vpbroadcastd per product, one more
+ * zmm op on the vector pipes for every vpdpbusd of an M = 1 tile. Used by
+ * Q4_K / Q5_K; in Q6_K it made prefill 17-23% slower (more instructions
+ * around the asm operands), and IQ4_XS gained nothing, so those two keep
+ * kq_bcast32. */
+KQ_INLINE __m512i kq_dpbusd_bcast(__m512i acc, __m512i w, const void *p) {
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)p));
+    return acc;
+}
+
 /* The first tile over a panel reads it from L3 or DRAM; without help the
  * hardware prefetchers let it run at ~60% of the speed of the later tiles,
  * which read the panel from L2 (M = 8, N = K = 4096, Q4_K: 205 -> 345 GOPS
@@ -25,13 +38,31 @@ KQ_INLINE __m512i kq_bcast32(const void *p) {
  * superblock KQ_PF_DIST ahead into L2, spread over the sub-block loop (a few
  * lines per step rather than a burst: a burst at the start of each superblock
  * made M = 1 slower). Past the last panel the addresses leave the
- * allocation; prefetches never fault. */
+ * allocation; prefetches never fault.
+ *
+ * Decode (M = 1, N = 14336, K = 4096, from DRAM) stays at 0.65-0.75 of the
+ * streaming-read bandwidth where the legacy types reach 1.0. Measured in one
+ * process on shared weight copies, calls interleaved with a read-bandwidth
+ * pass: distance 4 and 12 the same; T0 hints clearly worse; no software
+ * prefetching bimodal (0.62 to 0.93 between processes). One observation not understood and not used: an
+ * integer division per sub-block feeding a (predicted) branch took Q4_K to
+ * 0.82-0.88, but not Q5_K, Q6_K or IQ4_XS, and it made M = 4 slower. */
 #define KQ_PF_DIST 4
 KQ_INLINE void kq_prefetch_part(const kq_tile *t, const uint8_t *p, size_t psb, int part, int parts) {
     if (!t->prefetch) return;
     const size_t lines = psb / 64, per = (lines + parts - 1) / parts;
     const uint8_t *q = p + KQ_PF_DIST * psb;
     for (size_t l = part * per; l < (part + 1) * per && l < lines; l++) _mm_prefetch((const char *)(q + 64 * l), _MM_HINT_T1);
+}
+
+/* Reads one byte of each of the first `lines` lines of a panel superblock:
+ * its scale header, which the kernels otherwise first use at the end of the
+ * superblock. With it the superblock is first touched in ascending address
+ * order. With this (and, for Q4_K / Q5_K, kq_dpbusd_bcast and Q4_K's
+ * shift-free unpacking) M = 1 from DRAM ran 7% faster for all four types and
+ * M = 4 12-27% (benchmark medians of 3 interleaved runs, one thread). */
+KQ_INLINE void kq_touch_lines(const uint8_t *p, int lines) {
+    for (int l = 0; l < lines; l++) (void)*(volatile const uint8_t *)(p + 64 * l);
 }
 
 /* A 64-byte weight line. The empty asm hides the address from GCC, which

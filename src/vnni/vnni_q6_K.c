@@ -79,6 +79,7 @@ KQ_INLINE void q6_tile(const kq_tile *t, const int mr, const int conv) {
         const int8_t *qa = t->q + b * QK_K;
         __m512i tot[KQ_MR];
         for (int r = 0; r < mr; r++) tot[r] = _mm512_setzero_si512();
+        if (!conv) kq_touch_lines(p, Q6K_OFF_HALF / 64);
 #pragma GCC unroll 16
         for (int gg = 0; gg < 16; gg++) {
             const int h = gg / 8, g = gg % 8;
