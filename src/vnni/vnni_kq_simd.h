@@ -44,7 +44,9 @@ KQ_INLINE __m512i kq_dpbusd_bcast(__m512i acc, __m512i w, const void *p) {
  * streaming-read bandwidth where the legacy types reach 1.0. Measured in one
  * process on shared weight copies, calls interleaved with a read-bandwidth
  * pass: distance 4 and 12 the same; T0 hints clearly worse; no software
- * prefetching bimodal (0.62 to 0.93 between processes). One observation not understood and not used: an
+ * prefetching at M = 1 helped Q4_K (0.77 against 0.69) but hurt the others
+ * (Q5_K 0.50 against 0.71, Q6_K 0.52 / 0.73, IQ4_XS 0.72 / 0.77; three
+ * processes each, each within +-0.02), and earlier builds saw it bimodal. One observation not understood and not used: an
  * integer division per sub-block feeding a (predicted) branch took Q4_K to
  * 0.82-0.88, but not Q5_K, Q6_K or IQ4_XS, and it made M = 4 slower. */
 #define KQ_PF_DIST 4
