@@ -94,6 +94,19 @@ static int threaded_gemm(const amx_weights *h, int64_t m, const float *x, int64_
 
 /* ---- results ------------------------------------------------------------- */
 
+/* Random weights of v's type packed for v's family; NULL (and a recorded
+ * failure) if packing fails. */
+static amx_weights *pack_random(const amx_variant *v, int64_t n, int64_t k) {
+    const size_t sz = gguf_bytes(v->type, n, k);
+    uint8_t *wb = malloc(sz);
+    gen_weights(v->type, n, k, wb, GEN_NORMAL);
+    amx_weights *h = NULL;
+    const amx_pack_opts po = {.size = sizeof po, .isa = v->isa};
+    CHECK(amx_pack_weights(v->type, n, k, wb, sz, &po, &h) == AMX_OK, "%s pack", v->name);
+    free(wb);
+    return h;
+}
+
 static void check_variant(const amx_variant *v) {
     const amx_type t = v->type;
     const int64_t bs = amx_type_block_size(t);
@@ -102,13 +115,7 @@ static void check_variant(const amx_variant *v) {
     for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++) {
         const int64_t n = ns[a], k = bs == 32 ? 96 : 512;
         const int64_t ldx = k + 5, ldy = n + 3;
-        const size_t sz = gguf_bytes(t, n, k);
-        uint8_t *wb = malloc(sz);
-        gen_weights(t, n, k, wb, GEN_NORMAL);
-        amx_weights *h = NULL;
-        const amx_pack_opts po = {.size = sizeof po, .isa = v->isa};
-        CHECK(amx_pack_weights(t, n, k, wb, sz, &po, &h) == AMX_OK, "%s pack", v->name);
-        free(wb);
+        amx_weights *h = pack_random(v, n, k);
         if (!h) continue;
         for (size_t b = 0; b < sizeof ms / sizeof ms[0]; b++) {
             const int64_t m = ms[b];
@@ -168,13 +175,7 @@ static void check_portions(const amx_variant *v) {
     const amx_type t = v->type;
     const int64_t bs = amx_type_block_size(t);
     const int64_t n = 83, k = 2 * bs, m = 70, ldy = n + 2;
-    const size_t sz = gguf_bytes(t, n, k);
-    uint8_t *wb = malloc(sz);
-    gen_weights(t, n, k, wb, GEN_NORMAL);
-    amx_weights *h = NULL;
-    const amx_pack_opts po = {.size = sizeof po, .isa = v->isa};
-    CHECK(amx_pack_weights(t, n, k, wb, sz, &po, &h) == AMX_OK, "%s pack", v->name);
-    free(wb);
+    amx_weights *h = pack_random(v, n, k);
     if (!h) return;
     float *x = malloc((size_t)(m * k) * sizeof(float)), *want = malloc((size_t)(m * n) * sizeof(float));
     gen_acts(m, k, k, x);
