@@ -23,7 +23,7 @@ typedef struct {
     char layout[32];     /* layout name, NUL-terminated */
 } amx_pack_header;
 _Static_assert(sizeof(amx_pack_header) == 64, "pack header is one cache line");
-#define AMXQ_PACK_LAYOUT_VERSION 1
+#define AMXQ_PACK_LAYOUT_VERSION 2 /* 2: q6_Kp16 lines in first-use order */
 
 struct amx_weights {
     uint64_t magic;            /* AMXQ_WEIGHTS_MAGIC while alive */

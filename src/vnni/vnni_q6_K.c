@@ -29,7 +29,8 @@
  * vnni_kq.c) and their tiles read those, saving the 3. Measured (Zen 4 core,
  * peak ~460 GOPS, N = K = 4096, one thread), before the conversion: M = 512
  * ~230-265 GOPS (0.49-0.57 of peak), M = 32 264; the conversion adds 10-13%.
- * M = 1 from DRAM: 0.70-0.79 of the streaming-read bandwidth (benchmark runs).
+ * M = 1 from DRAM: 0.85-1.0 of the streaming-read bandwidth (vnni_kq.c,
+ * "Decode"; 0.70-0.79 with layout version 1).
  */
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__)
 #error "src/vnni must be compiled with the AVX-512 flags (see meson.build avx512_args)"
