@@ -18,8 +18,8 @@
  * vpmulld + 2 float = 74 (86% of peak at best); ggml's order (a float update
  * per sub-block) would cost 8 more FMAs and 8 more multiplies. Measured (Zen 4
  * core, peak ~460 GOPS, N = K = 4096, one thread): M = 512 ~305-320 GOPS
- * (0.66-0.69), M = 32 ~330; M = 1 from DRAM 0.72-0.82 of the streaming-read
- * bandwidth (benchmark medians, see vnni_kq_simd.h).
+ * (0.66-0.69), M = 32 ~330; M = 1 from DRAM 0.85-1.0 of the streaming-read
+ * bandwidth (vnni_kq.c, "Decode").
  */
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__)
 #error "src/vnni must be compiled with the AVX-512 flags (see meson.build avx512_args)"

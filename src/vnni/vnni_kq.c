@@ -19,8 +19,25 @@
  * cycle; converted, Q6_K runs 10-13% faster (M = 256, K = 4096: 222 -> 249
  * GOPS). Q4_K / IQ4_XS unpack in 1.5-2.5 ops shared by 8 rows and stay
  * direct; converting Q4_K and Q5_K was measured too and was no faster
- * (M = 256, K = 4096: 264 / 259 GOPS direct, 233-260 converted). The converted chunk is KQ_KC = 4 superblocks (16 KiB, it stays in
- * L1 next to the 8 rows' activations; 8 superblocks measured 6% slower).
+ * (M = 256, K = 4096: 264 / 259 GOPS direct, 233-260 converted). The
+ * converted chunk is KQ_KC = 4 superblocks (16 KiB, it stays in L1 next to
+ * the 8 rows' activations; 8 superblocks measured 6% slower).
+ *
+ * Decode: at m = 1 the tiles do no software prefetching; from m = 2 on they
+ * do (kq_prefetch_part). A software prefetch that goes to DRAM holds one of
+ * the core's few L1 miss buffers for the whole DRAM latency, so a stream
+ * fetched that way stops near 0.7 of the streaming-read bandwidth; the
+ * hardware prefetchers fetch into L2 without that limit, and they follow a
+ * kernel whose first touches of a panel go in ascending address order (the
+ * q6_Kp16 line order and the header touches in the kernels are for that).
+ * Measured at N = 14336, K = 4096 from DRAM, one thread, in one process with
+ * calls interleaved on shared weight copies (3 processes, medians of 40
+ * rounds against the read bandwidth measured between the rounds): Q4_K
+ * 0.97-1.01 without against 0.68-0.72 with, Q5_K 0.93-1.01 / 0.71-0.74,
+ * Q6_K 0.96-1.02 / 0.69-0.74, IQ4_XS 0.89-0.96 / 0.75-0.77. At m = 2 and 4
+ * the tiles do more work per byte and the hardware prefetchers alone fall
+ * behind: without software prefetching they ran at 0.33-0.81 against
+ * 0.71-0.90 with.
  */
 #if !defined(__AVX512F__) || !defined(__AVX512VNNI__)
 #error "src/vnni must be compiled with the AVX-512 flags (see meson.build avx512_args)"
@@ -130,7 +147,8 @@ void kq_compute(const kq_family *f, const amx_weights *w, int64_t m, const void 
                     .y = y + r * ldy + 16 * p,
                     .ldy = ldy,
                     .ncols = left < 16 ? (int)left : 16,
-                    .prefetch = r == r0,
+                    /* see "Decode" above for why not at m = 1 */
+                    .prefetch = r == r0 && m > 1,
                 };
                 f->tile[mr](&t);
             }

@@ -40,15 +40,13 @@ KQ_INLINE __m512i kq_dpbusd_bcast(__m512i acc, __m512i w, const void *p) {
  * made M = 1 slower). Past the last panel the addresses leave the
  * allocation; prefetches never fault.
  *
- * Decode (M = 1, N = 14336, K = 4096, from DRAM) stays at 0.65-0.75 of the
- * streaming-read bandwidth where the legacy types reach 1.0. Measured in one
- * process on shared weight copies, calls interleaved with a read-bandwidth
- * pass: distance 4 and 12 the same; T0 hints clearly worse; no software
- * prefetching at M = 1 helped Q4_K (0.77 against 0.69) but hurt the others
- * (Q5_K 0.50 against 0.71, Q6_K 0.52 / 0.73, IQ4_XS 0.72 / 0.77; three
- * processes each, each within +-0.02), and earlier builds saw it bimodal. One observation not understood and not used: an
- * integer division per sub-block feeding a (predicted) branch took Q4_K to
- * 0.82-0.88, but not Q5_K, Q6_K or IQ4_XS, and it made M = 4 slower. */
+ * Not at M = 1 (vnni_kq.c, "Decode"): there software prefetches from DRAM
+ * are limited by the L1 miss buffers to ~0.7 of the read bandwidth, whatever
+ * the distance (1, 2, 4, 12 superblocks) or hint (T0 worse). They had looked
+ * necessary for Q5_K and Q6_K only because those kernels first touched their
+ * lines out of order (Q5_K's qh and qs lines alternately, Q6_K's layout
+ * version 1), which the hardware prefetchers do not follow; with ascending
+ * first touches all four types stream at 0.85-1.0 without them. */
 #define KQ_PF_DIST 4
 KQ_INLINE void kq_prefetch_part(const kq_tile *t, const uint8_t *p, size_t psb, int part, int parts) {
     if (!t->prefetch) return;
@@ -58,11 +56,13 @@ KQ_INLINE void kq_prefetch_part(const kq_tile *t, const uint8_t *p, size_t psb, 
 }
 
 /* Reads one byte of each of the first `lines` lines of a panel superblock:
- * its scale header, which the kernels otherwise first use at the end of the
- * superblock. With it the superblock is first touched in ascending address
- * order. With this (and, for Q4_K / Q5_K, kq_dpbusd_bcast and Q4_K's
- * shift-free unpacking) M = 1 from DRAM ran 7% faster for all four types and
- * M = 4 12-27% (benchmark medians of 3 interleaved runs, one thread). */
+ * its scale header (and Q5_K's qh lines, which the kernel reads alternately
+ * with the qs lines), which the kernels otherwise first use later. With it
+ * the superblock is first touched in ascending address order. With this
+ * (and, for Q4_K / Q5_K, kq_dpbusd_bcast and Q4_K's shift-free unpacking)
+ * M = 4 from DRAM ran 12-27% faster (benchmark medians of 3 interleaved runs,
+ * one thread); at M = 1, Q5_K went from 0.67-0.70 to 0.88-0.89 of the read
+ * bandwidth once its qh lines were touched here too. */
 KQ_INLINE void kq_touch_lines(const uint8_t *p, int lines) {
     for (int l = 0; l < lines; l++) (void)*(volatile const uint8_t *)(p + 64 * l);
 }

@@ -38,9 +38,10 @@
  * 4096, one thread: M = 512 Q4_K ~305 GOPS (0.66 of peak), Q5_K ~290 (0.63);
  * M = 32: 334 / 318. MR = 6 and MR = 8 measured the same (the multiply pipes,
  * not the shared unpacking, are the limit), so MR = 8 keeps fewer tiles.
- * M = 1, N = 14336, K = 4096 from DRAM: 0.65-0.75 of the machine's
- * streaming-read bandwidth in the benchmark (the legacy types reach 1.0);
- * see KQ_PF_DIST in vnni_kq_simd.h for what was tried.
+ * M = 1, N = 14336, K = 4096 from DRAM: 0.85-1.0 of the machine's
+ * streaming-read bandwidth (no software prefetching there, and Q5_K's qh
+ * lines touched with the header so that first touches ascend: vnni_kq.c,
+ * "Decode").
  */
 #if !defined(__AVX512F__) || !defined(__AVX512BW__) || !defined(__AVX512VNNI__)
 #error "src/vnni must be compiled with the AVX-512 flags (see meson.build avx512_args)"
@@ -62,7 +63,7 @@ KQ_INLINE void q45_tile(const kq_tile *t, const int mr, const int q5) {
         const int8_t *qa = t->q + b * QK_K;
         __m512i tot[KQ_MR];
         for (int r = 0; r < mr; r++) tot[r] = _mm512_setzero_si512();
-        kq_touch_lines(p, Q4K_OFF_QS / 64);
+        kq_touch_lines(p, (int)(off_qs / 64));
 #pragma GCC unroll 8
         for (int s = 0; s < 8; s++) {
             kq_prefetch_part(t, p, psb, s, 8);
