@@ -256,6 +256,13 @@ AMXQ_API int32_t amx_type_block_size(amx_type type);
 AMXQ_API int32_t amx_type_block_bytes(amx_type type);
 /* "Q4_0", "Q4_K", ...; "unknown" for other values. */
 AMXQ_API const char *amx_type_name(amx_type type);
+/* The types this build implements, for tools and bindings that list them:
+ * amx_type_count() of them, amx_type_at(0 .. count-1) in the library's table
+ * order; amx_type_at returns -1 (no type) for an index out of range. */
+AMXQ_API int32_t amx_type_count(void);
+AMXQ_API amx_type amx_type_at(int32_t index);
+/* The type whose amx_type_name is `name` (case-insensitive), or -1. */
+AMXQ_API amx_type amx_type_from_name(const char *name);
 
 /* ---- CPU report ---------------------------------------------------------- */
 

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 
 #include "amxq.h"
@@ -62,6 +63,22 @@ const char *amx_isa_name(amx_isa isa) {
 const char *amx_type_name(amx_type type) {
     const type_info *ti = amxq_type_info(type);
     return ti ? ti->name : "unknown";
+}
+
+int32_t amx_type_count(void) {
+    return amxq_type_count();
+}
+
+amx_type amx_type_at(int32_t index) {
+    const type_info *ti = amxq_type_info_at(index);
+    return ti ? ti->type : (amx_type)-1;
+}
+
+amx_type amx_type_from_name(const char *name) {
+    if (!name) return (amx_type)-1;
+    for (int32_t i = 0; i < amxq_type_count(); i++)
+        if (strcasecmp(name, amxq_type_info_at(i)->name) == 0) return amxq_type_info_at(i)->type;
+    return (amx_type)-1;
 }
 
 int32_t amx_type_block_size(amx_type type) {

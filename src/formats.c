@@ -15,6 +15,14 @@ static const type_info k_types[] = {
     {AMX_TYPE_IQ4_XS, "IQ4_XS", QK_K, sizeof(block_iq4_xs), ACT_Q8_K},
 };
 
+int32_t amxq_type_count(void) {
+    return (int32_t)(sizeof(k_types) / sizeof(k_types[0]));
+}
+
+const type_info *amxq_type_info_at(int32_t index) {
+    return index >= 0 && index < amxq_type_count() ? &k_types[index] : NULL;
+}
+
 const type_info *amxq_type_info(amx_type type) {
     for (size_t i = 0; i < sizeof(k_types) / sizeof(k_types[0]); i++)
         if (k_types[i].type == type) return &k_types[i];

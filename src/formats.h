@@ -68,6 +68,9 @@ typedef struct {
 
 /* NULL for types the library does not implement. */
 const type_info *amxq_type_info(amx_type type);
+/* The table itself: amxq_type_count() entries, NULL past the end. */
+int32_t amxq_type_count(void);
+const type_info *amxq_type_info_at(int32_t index);
 
 /* ---- fp16 <-> fp32, exact and independent of CPU features ---------------- */
 

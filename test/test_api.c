@@ -1,5 +1,6 @@
 /* Every status of the argument contract, produced by the case that should
  * produce it, with the caller's output untouched and *out set to NULL. */
+#include <ctype.h>
 #include <string.h>
 
 #include "common.h"
@@ -180,6 +181,26 @@ int main(void) {
     CHECK(amx_version_str() && amx_version_str()[0] == '0' + AMXQ_VERSION_MAJOR, "version string");
     CHECK(strcmp(amx_type_name(AMX_TYPE_IQ4_XS), "IQ4_XS") == 0 && strcmp(amx_type_name((amx_type)5), "unknown") == 0,
           "type names");
+    /* the type table: every listed type is named, sized and found by its name */
+    {
+        const int32_t nt = amx_type_count();
+        int listed_ok = nt >= 7, has_q4_k = 0;
+        for (int32_t i = 0; i < nt; i++) {
+            const amx_type t = amx_type_at(i);
+            char lower[16];
+            snprintf(lower, sizeof lower, "%s", amx_type_name(t));
+            for (char *c = lower; *c; c++) *c = (char)tolower((unsigned char)*c);
+            listed_ok &= strcmp(amx_type_name(t), "unknown") != 0 && amx_type_block_size(t) > 0 &&
+                         amx_type_from_name(amx_type_name(t)) == t && amx_type_from_name(lower) == t;
+            for (int32_t j = 0; j < i; j++) listed_ok &= amx_type_at(j) != t;
+            has_q4_k |= t == AMX_TYPE_Q4_K;
+        }
+        CHECK(listed_ok && has_q4_k, "type table: %d types, each named, sized and found by name", nt);
+        CHECK(amx_type_at(-1) == (amx_type)-1 && amx_type_at(nt) == (amx_type)-1, "type index out of range");
+        CHECK(amx_type_from_name("Q4_X") == (amx_type)-1 && amx_type_from_name("") == (amx_type)-1 &&
+                  amx_type_from_name(NULL) == (amx_type)-1,
+              "unknown type names");
+    }
     CHECK(amx_type_block_size(AMX_TYPE_Q6_K) == 256 && amx_type_block_bytes(AMX_TYPE_Q6_K) == 210, "Q6_K sizes");
     CHECK(amx_type_block_size((amx_type)1) == 0, "block size of unsupported type");
     CHECK(amx_cpu_supports(AMX_ISA_SCALAR, NULL) == 1 && amx_cpu_supports((amx_isa)9, NULL) == 0, "supports");
