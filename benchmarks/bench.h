@@ -23,8 +23,12 @@
 
 /* Fills n rows of k weights of `type` with valid GGUF blocks that look like a
  * trained transformer's: per-row scales around 0.02, bell-shaped quants. The
- * same (seed, type, n, k) gives the same bytes. */
-void bench_gen_weights(amx_type type, int64_t n, int64_t k, uint64_t seed, void *out);
+ * same (seed, type, n, k) gives the same bytes. 0 (out untouched) for a type
+ * it has no generator for. */
+int bench_gen_weights(amx_type type, int64_t n, int64_t k, uint64_t seed, void *out);
+
+/* GGUF bytes of n rows of k weights of `type` (k a multiple of its block). */
+size_t bench_gguf_bytes(amx_type type, int64_t n, int64_t k);
 
 /* Activations: n values around N(0, 1) with a few outliers, as hidden states. */
 void bench_gen_acts(size_t count, uint64_t seed, float *out);
@@ -123,12 +127,18 @@ extern const char *const bench_reference_cpu; /* "(family F model M)" of that ma
 
 typedef struct {
     FILE *f;
+    const char *path, *prog; /* json_open's, for json_close's message */
     int depth;
     int first[32];  /* whether the open container at each depth is still empty */
     char closer[32]; /* '}' or ']' for the container open at each depth */
 } json_w;
 
 void json_begin(json_w *j, FILE *f);
+/* Opens path for writing and begins there; 0, and why on stderr after prog,
+ * if it cannot. */
+int json_open(json_w *j, const char *path, const char *prog);
+/* Closes json_open's file; 0, said on stderr, if any of it was not written. */
+int json_close(json_w *j);
 void json_obj(json_w *j, const char *key);  /* key NULL inside arrays */
 void json_arr(json_w *j, const char *key);
 void json_end(json_w *j);                    /* closes the innermost object/array */

@@ -114,7 +114,8 @@ static void kquant_scales(rng_t *r, float sigma, int levels, uint8_t *packed, ui
     *dmin = h(fm);
 }
 
-static void gen_block(amx_type type, rng_t *r, float sigma, uint8_t *out) {
+/* 0 for a type without a generator here (a type new to the library's table). */
+static int gen_block(amx_type type, rng_t *r, float sigma, uint8_t *out) {
     switch (type) {
     case AMX_TYPE_Q4_0: {
         block_q4_0 *b = (block_q4_0 *)out;
@@ -198,17 +199,28 @@ static void gen_block(amx_type type, rng_t *r, float sigma, uint8_t *out) {
         b->d = h(d);
         nibbles(r, b->qs, 128);
     } break;
+    default:
+        return 0;
     }
+    return 1;
 }
 
-void bench_gen_weights(amx_type type, int64_t n, int64_t k, uint64_t seed, void *out) {
-    const int64_t bs = amx_type_block_size(type), bb = amx_type_block_bytes(type), kb = k / bs;
+int bench_gen_weights(amx_type type, int64_t n, int64_t k, uint64_t seed, void *out) {
+    const int64_t bs = amx_type_block_size(type), bb = amx_type_block_bytes(type), kb = bs ? k / bs : 0;
     uint8_t *p = out;
     rng_t r = rng_make(seed, (uint64_t)type);
     for (int64_t row = 0; row < n; row++) {
         const float sigma = row_sigma(&r);
-        for (int64_t b = 0; b < kb; b++, p += bb) gen_block(type, &r, sigma, p);
+        /* a type without a generator fails at its first block, before any write */
+        for (int64_t b = 0; b < kb; b++, p += bb)
+            if (!gen_block(type, &r, sigma, p)) return 0;
     }
+    return 1;
+}
+
+size_t bench_gguf_bytes(amx_type type, int64_t n, int64_t k) {
+    const int64_t bs = amx_type_block_size(type);
+    return bs ? (size_t)n * (size_t)(k / bs) * (size_t)amx_type_block_bytes(type) : 0;
 }
 
 void bench_gen_acts(size_t count, uint64_t seed, float *out) {

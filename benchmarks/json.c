@@ -1,7 +1,9 @@
-/* A small streaming JSON writer: enough for the benchmark's report, with
+/* A small streaming JSON writer: enough for the benchmarks' reports, with
  * string escaping and non-finite numbers written as null (JSON has no NaN). */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
 
@@ -40,8 +42,28 @@ static void head(json_w *j, const char *key) {
 
 void json_begin(json_w *j, FILE *f) {
     j->f = f;
+    j->path = j->prog = NULL;
     j->depth = 0;
     j->first[0] = 1;
+}
+
+int json_open(json_w *j, const char *path, const char *prog) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+        return 0;
+    }
+    json_begin(j, f);
+    j->path = path;
+    j->prog = prog;
+    return 1;
+}
+
+int json_close(json_w *j) {
+    const int ok = !ferror(j->f);
+    if (fclose(j->f) == 0 && ok) return 1;
+    fprintf(stderr, "%s: could not write all of %s\n", j->prog ? j->prog : "json", j->path ? j->path : "the JSON file");
+    return 0;
 }
 
 static void open_container(json_w *j, const char *key, char c) {
