@@ -23,6 +23,9 @@
  *
  *   amxq-amx-mix [--shape MxNxK] [--types Q4_0,...] [--json FILE]
  *
+ * The types: every type of the library's table that has an AMX row in the
+ * dispatch table, or those --types names.
+ *
  * Exit status 77 where the emulator build cannot run (it needs AVX-512).
  */
 #include <stdlib.h>
@@ -129,12 +132,17 @@ static void print_mix(const char *who, const mix *x) {
 
 int main(int argc, char **argv) {
     int64_t m = 512, n = 4096, k = 4096;
-    const char *json_path = NULL, *types_arg = NULL;
+    const char *json_path = NULL;
+    type_list types = {.n = 0};
+    int types_given = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--shape") && i + 1 < argc && parse_shape(argv[i + 1], &m, &n, &k)) i++;
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
-        else if (!strcmp(argv[i], "--types") && i + 1 < argc) types_arg = argv[++i];
-        else {
+        else if (!strcmp(argv[i], "--types") && i + 1 < argc) {
+            types.n = 0;
+            types_given = 1;
+            if (!bench_each_item("amxq-amx-mix", argv[++i], bench_add_type, &types)) return 2;
+        } else {
             fprintf(stderr,
                     "usage: amxq-amx-mix [--shape MxNxK] [--types Q4_0,Q4_K,...] [--json FILE]\n"
                     "  the AMX kernels' instruction mix on the tile emulator (default shape 512x4096x4096,\n"
@@ -147,8 +155,7 @@ int main(int argc, char **argv) {
         printf("amxq-amx-mix: the AMX rows cannot run here: %s\n", why);
         return 77;
     }
-    static const amx_type all[] = {AMX_TYPE_Q4_0, AMX_TYPE_Q4_1, AMX_TYPE_Q8_0, AMX_TYPE_Q4_K,
-                                   AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS};
+    if (!types_given) bench_add_type("all", &types);
     json_w j;
     const int jf = json_path != NULL;
     if (jf && !json_open(&j, json_path, "amxq-amx-mix")) return 1;
@@ -177,9 +184,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     bench_gen_acts((size_t)(m * k), 7, x);
-    for (size_t ti = 0; ti < sizeof all / sizeof all[0]; ti++) {
-        const amx_type t = all[ti];
-        if (types_arg && !strstr(types_arg, amx_type_name(t))) continue;
+    for (int ti = 0; ti < types.n; ti++) {
+        const amx_type t = types.t[ti];
+        /* only the types with tile kernels; named ones say why they are left out */
+        if (!amxq_find_variant(t, AMX_ISA_AMX)) {
+            if (types_given) printf("%s: the dispatch table has no AMX row for it\n", amx_type_name(t));
+            continue;
+        }
         const size_t bytes = bench_gguf_bytes(t, n, k);
         uint8_t *w = malloc(bytes);
         if (!w) {

@@ -11,7 +11,8 @@
  *
  * The dispatch table (src/dispatch.h) is read directly because the public API
  * does not list kernel variants; everything else goes through amxq.h, so new
- * rows (VNNI, AMX) are measured as soon as they exist.
+ * rows (VNNI, AMX) are measured as soon as they exist; the weight types are
+ * the library's table (amx_type_at), so new types are too.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -39,8 +40,7 @@
 typedef enum { SEL_AUTO, SEL_ISA, SEL_ALL } variant_sel;
 
 typedef struct {
-    amx_type types[MAX_LIST];
-    int n_types;
+    type_list types;
     int64_t shape_n[MAX_LIST], shape_k[MAX_LIST];
     int n_shapes;
     int64_t ms[MAX_LIST];
@@ -59,11 +59,9 @@ typedef struct {
     const char *json;
 } options;
 
-static const amx_type k_all_types[] = {AMX_TYPE_Q4_0, AMX_TYPE_Q4_1, AMX_TYPE_Q8_0, AMX_TYPE_Q4_K,
-                                       AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS};
-#define N_ALL_TYPES 7
-
 static void usage(FILE *f) {
+    char names[512];
+    bench_type_names(names, sizeof names, ",");
     fprintf(f,
         "usage: amxq-bench [options]\n"
         "\n"
@@ -71,7 +69,7 @@ static void usage(FILE *f) {
         "selected kernel variant, next to the machine's read bandwidth and vpdpbusd peak, the scalar\n"
         "reference, oneDNN int8 matmul and OpenBLAS sgemm measured in the same run.\n"
         "\n"
-        "  --types LIST      weight types: Q4_0,Q4_1,Q8_0,Q4_K,Q5_K,Q6_K,IQ4_XS or all (default all)\n"
+        "  --types LIST      weight types: %s or all (default all)\n"
         "  --shapes LIST     N x K of the weights, e.g. 4096x4096,14336x4096 (default\n"
         "                    4096x4096,14336x4096,4096x14336: attention/output, FFN up/gate, FFN down)\n"
         "  --m LIST          activation rows M (default 1,8,32,128,512); M <= %d is decode-shaped:\n"
@@ -96,7 +94,7 @@ static void usage(FILE *f) {
         "  --list            print the dispatch table and the CPU report, then exit\n"
         "  -h, --help        this text\n"
         "\n"
-        "The default run is the full sweep at thread counts 1 and max: 7 types x 3 shapes x 5 M,\n"
+        "The default run is the full sweep at thread counts 1 and max: %d types x 3 shapes x 5 M,\n"
         "auto variant, all peers (a few minutes on 2 cores with the AVX-512 kernels, most of it\n"
         "in the peers and the M=512 cells). A full run on a larger machine adds --threads all\n"
         "--variant all (every thread count, every row of the table the CPU can run). Peer figures\n"
@@ -105,36 +103,11 @@ static void usage(FILE *f) {
         "  amxq-bench --json out.json && python3 benchmarks/plot.py out.json -o out.png\n"
         "Exit status: 0 done, 1 error, 2 bad usage, 3 some kernel's output differed from the scalar\n"
         "reference (CHECK FAILED in the table).\n",
-        DECODE_MAX_M);
+        names, DECODE_MAX_M, (int)amx_type_count());
 }
 
-static int parse_type(const char *s, amx_type *t) {
-    for (int i = 0; i < N_ALL_TYPES; i++)
-        if (!strcasecmp(s, amx_type_name(k_all_types[i]))) {
-            *t = k_all_types[i];
-            return 1;
-        }
-    return 0;
-}
-
-/* Splits a comma list in place and calls fn on each item; 0 if fn rejects one. */
 static int each_item(char *list, int (*fn)(const char *item, void *ctx), void *ctx) {
-    for (char *save = NULL, *it = strtok_r(list, ",", &save); it; it = strtok_r(NULL, ",", &save))
-        if (!fn(it, ctx)) {
-            fprintf(stderr, "amxq-bench: cannot use '%s'\n", it);
-            return 0;
-        }
-    return 1;
-}
-
-static int add_type(const char *s, void *ctx) {
-    options *o = ctx;
-    if (!strcasecmp(s, "all")) {
-        o->n_types = N_ALL_TYPES;
-        memcpy(o->types, k_all_types, sizeof k_all_types);
-        return 1;
-    }
-    return o->n_types < MAX_LIST && parse_type(s, &o->types[o->n_types++]);
+    return bench_each_item("amxq-bench", list, fn, ctx);
 }
 
 static int add_shape(const char *s, void *ctx) {
@@ -236,7 +209,7 @@ static int parse_options(int argc, char **argv, options *o, int *list) {
     int c;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (c) {
-        case O_TYPES: o->n_types = 0; if (!each_item(optarg, add_type, o)) return 2; break;
+        case O_TYPES: o->types.n = 0; if (!each_item(optarg, bench_add_type, &o->types)) return 2; break;
         case O_SHAPES: o->n_shapes = 0; if (!each_item(optarg, add_shape, o)) return 2; break;
         case O_M: o->n_ms = 0; if (!each_item(optarg, add_m, o)) return 2; break;
         case O_THREADS: o->n_threads = 0; if (!each_item(optarg, add_threads, o)) return 2; break;
@@ -272,7 +245,7 @@ static int parse_options(int argc, char **argv, options *o, int *list) {
         return 2;
     }
     /* defaults for whatever was not given, the quick ones where --quick */
-    if (!o->n_types) add_type("all", o);
+    if (!o->types.n) bench_add_type("all", &o->types);
     if (!o->n_shapes) {
         char s[] = "4096x4096,14336x4096,4096x14336", q[] = "4096x4096";
         each_item(o->quick ? q : s, add_shape, o);
@@ -1002,7 +975,7 @@ static void run_shape(const options *o, int64_t n, int64_t k, double target) {
     bench_gen_acts((size_t)(s.max_m * k), o->seed, s.x);
     printf("\n== weights N x K = %lld x %lld ==\n", (long long)n, (long long)k);
     print_table_head();
-    for (int t = 0; t < o->n_types; t++) run_type(&s, o->types[t]);
+    for (int t = 0; t < o->types.n; t++) run_type(&s, o->types.t[t]);
     onednn_free(s.dnn);
     openblas_free(s.blas);
     free(s.x);

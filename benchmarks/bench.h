@@ -8,6 +8,7 @@
  *   peer_onednn.c   oneDNN int8 matmul (optional at build time)
  *   peer_openblas.c OpenBLAS sgemm (optional at build time)
  *   reference.c     published figures of other libraries on one machine
+ *   cmdline.c       comma lists and the weight types from the library's table
  *   json.c          a small JSON writer
  */
 #ifndef AMXQ_BENCH_H
@@ -35,6 +36,27 @@ void bench_gen_acts(size_t count, uint64_t seed, float *out);
 
 /* Random bytes from the same generator (peers' int8 weights). */
 void bench_gen_bytes(size_t count, uint64_t seed, uint8_t *out, int lo, int hi);
+
+/* ---- cmdline.c ----------------------------------------------------------- */
+
+/* Splits a comma list in place and calls fn on each item; 0, with the item
+ * named on stderr after prog, if fn rejects one. */
+int bench_each_item(const char *prog, char *list, int (*fn)(const char *item, void *ctx), void *ctx);
+
+#define BENCH_MAX_TYPES 64
+
+typedef struct {
+    amx_type t[BENCH_MAX_TYPES];
+    int n;
+} type_list;
+
+/* bench_each_item's fn for a type_list: appends the type amx_type_name calls
+ * `item` (any case), or for "all" puts every type of the library's table, in
+ * its order, in place of the list so far. 0 for other names or a full list. */
+int bench_add_type(const char *item, void *list);
+
+/* The library's type names in table order, joined with sep (usage texts). */
+void bench_type_names(char *out, size_t len, const char *sep);
 
 /* ---- timing.c ------------------------------------------------------------ */
 
