@@ -16,11 +16,12 @@
  *   TDP*: #UD when not configured, C/A/B not distinct or unconfigured, a
  *     colsb not a multiple of 4, colsb(C) != colsb(B), rows(C) != rows(A),
  *     colsb(A)/4 != rows(B); int32 sums wrap; C beyond its shape is zeroed.
- *   TDPBF16PS: per (m, k, n) the even and odd bf16 products are formed in
- *     fp32, summed, and added to C, each step rounded to nearest even, bf16
- *     and C denormals read as zero, denormal results flushed to zero, MXCSR
- *     neither used nor changed. NaN payloads are not modeled (a NaN stays a
- *     NaN).
+ *   TDPBF16PS (an approximate model: real AMX rounds differently in about
+ *     half of random cases and no exact model is known): per (m, k, n) the
+ *     even and odd bf16 products are formed in fp32, summed, and added to C,
+ *     each step rounded to nearest even, bf16 and C denormals read as zero,
+ *     denormal results flushed to zero, MXCSR neither used nor changed. NaN
+ *     payloads are not modeled (a NaN stays a NaN).
  *
  * Speed: a TDP* first widens B into 32-bit lanes [k][i][n] (at most 4 KiB),
  * then each row of C is 16 lanes of multiply-add per (k, i) step, which the

@@ -6,11 +6,22 @@
  * fault on aborts with a message naming the instruction, the tile and the
  * rule broken.
  *
+ * Exact where it matters: the int8 TDPs, loads, stores, TILEZERO and config
+ * zeroing are compared bit for bit with real tiles on random operands and
+ * every shape class (test_tile_hw_vs_emu, on a machine with AMX).
+ * Approximate: TDPBF16PS. The emulator follows the published pseudo-code
+ * (per k, the pair's products summed and added to C, each step rounded to
+ * nearest even, denormals flushed); real AMX matches no such simple order bit
+ * for bit, so no kernel uses TDPBF16PS and its tests bound the error instead
+ * of comparing bits.
+ *
  * Exists only in the builds compiled with AMXQ_TILE_EMULATOR (the `_emu` and
  * `_san` library configurations and their tests). Kernels never call these
  * functions by name: they use the macros of tile_ops.h, which map here or to
  * the real instructions. Tests may call the inspection and counting functions
- * below directly.
+ * below directly; a test that runs the emulator beside real tiles in one
+ * program defines AMXQ_TILE_EMU_DECLARE to see these declarations and links
+ * tile_emu.c built with AMXQ_TILE_EMULATOR.
  */
 #ifndef AMXQ_TILE_EMU_H
 #define AMXQ_TILE_EMU_H
@@ -18,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(AMXQ_TILE_EMULATOR)
+#if defined(AMXQ_TILE_EMULATOR) || defined(AMXQ_TILE_EMU_DECLARE)
 
 /* The instructions. Tile numbers are 0..7; `cfg` points to 64 bytes. */
 void amxq_tile_emu_ldtilecfg(const void *cfg);
@@ -81,5 +92,5 @@ void amxq_tile_emu_poke(int t, const uint8_t in[16 * 64]);
 void amxq_tile_emu_simulate_foreign_use(void);
 int amxq_tile_emu_threads_configured(void);
 
-#endif /* AMXQ_TILE_EMULATOR */
+#endif /* AMXQ_TILE_EMULATOR || AMXQ_TILE_EMU_DECLARE */
 #endif

@@ -179,7 +179,9 @@ static inline void amxq_tilecfg_dp(amxq_tilecfg *c, int tc, int ta, int tb, int 
 #define amxq_tile_dpbsud(c, a, b) AMXQ_TILE_DP_(dpbsud, c, a, b)
 #define amxq_tile_dpbusd(c, a, b) AMXQ_TILE_DP_(dpbusd, c, a, b)
 #define amxq_tile_dpbuud(c, a, b) AMXQ_TILE_DP_(dpbuud, c, a, b)
-/* C (fp32) += A x B (bf16 pairs). */
+/* C (fp32) += A x B (bf16 pairs). Its rounding on hardware follows no known
+ * exact model (see tile_emu.h): results are bounded, not bit-reproducible
+ * against the emulator or another kernel family. */
 #define amxq_tile_dpbf16ps(c, a, b) AMXQ_TILE_DP_(dpbf16ps, c, a, b)
 
 /* Region begin (load this region's config) and end (TILERELEASE). */
