@@ -20,7 +20,6 @@ import numpy as np
 
 __all__ = ["AmxError", "Weights", "cpu_info", "dequantize", "TYPES", "ISAS", "library_path", "version"]
 
-TYPES = {"Q4_0": 2, "Q4_1": 3, "Q8_0": 8, "Q4_K": 12, "Q5_K": 13, "Q6_K": 14, "IQ4_XS": 23}
 ISAS = {"auto": 0, "scalar": 1, "avx512_vnni": 2, "amx": 3}
 _STATUS = ["AMX_OK", "AMX_ERR_INVALID_ARG", "AMX_ERR_UNSUPPORTED_TYPE", "AMX_ERR_BAD_SHAPE",
            "AMX_ERR_SIZE_MISMATCH", "AMX_ERR_NO_MEMORY", "AMX_ERR_ISA_UNAVAILABLE", "AMX_ERR_WORKSPACE"]
@@ -46,7 +45,10 @@ def _candidates():
     if env:
         return [env], True
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    built = sorted(glob.glob(os.path.join(root, "build*", "libamxq.so")), key=os.path.getmtime, reverse=True)
+    # a build directory whose library was not built (only some targets
+    # compiled) holds a dangling libamxq.so link: skip it
+    built = [p for p in glob.glob(os.path.join(root, "build*", "libamxq.so")) if os.path.exists(p)]
+    built.sort(key=os.path.getmtime, reverse=True)
     system = ctypes.util.find_library("amxq")
     return built + [system or "libamxq.so.0"], False
 
@@ -106,6 +108,12 @@ _best_isa = _fn("amx_cpu_best_isa", _c_int)
 _supports = _fn("amx_cpu_supports", ctypes.c_int32, _c_int, ctypes.POINTER(_str))
 _report = _fn("amx_cpu_report", _str)
 _version_str = _fn("amx_version_str", _str)
+_type_count = _fn("amx_type_count", ctypes.c_int32)
+_type_at = _fn("amx_type_at", _c_int, ctypes.c_int32)
+
+# The weight types the loaded library implements, name -> ggml type number,
+# read from its own table.
+TYPES = {_type_name(_type_at(i)).decode(): _type_at(i) for i in range(_type_count())}
 
 
 def version():

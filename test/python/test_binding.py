@@ -23,7 +23,19 @@ import ggufgen
 from gguf import GGMLQuantizationType as QT
 from gguf import quants
 
-TYPES = list(ggufgen.SUPPORTED)
+# every type the library's own table lists (amx_type_count / amx_type_at)
+TYPES = list(amxq.TYPES)
+
+
+def test_type_table_comes_from_the_library():
+    """amxq.TYPES is the library's table, named as ggml names the types, and
+    the test generator can write blocks for every one of them."""
+    assert len(TYPES) == amxq._type_count() and len(TYPES) >= 7
+    for name, tid in amxq.TYPES.items():
+        assert QT[name].value == tid, name
+        assert amxq._lib.amx_type_from_name(name.lower().encode()) == tid
+    missing = set(TYPES) - set(ggufgen.SUPPORTED)
+    assert not missing, f"the library implements types the test generator cannot write: {missing}"
 
 
 def _isas():
