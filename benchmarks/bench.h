@@ -1,15 +1,23 @@
 /*
- * amxq-bench: what the benchmark's parts share. The driver (bench.c) owns the
- * options, the sweep and the output; the other files each do one job:
+ * What the benchmark programs' files share: amxq-bench and amxq-amx-mix
+ * (amx_mix.c). One job per file:
  *
- *   gen_weights.c   model-like GGUF blocks, made in-process
- *   timing.c        the repetition policy and the statistics of one cell
- *   machine.c       read bandwidth and vpdpbusd peak (AVX-512, own flags)
- *   peer_onednn.c   oneDNN int8 matmul (optional at build time)
- *   peer_openblas.c OpenBLAS sgemm (optional at build time)
- *   reference.c     published figures of other libraries on one machine
- *   cmdline.c       comma lists and the weight types from the library's table
- *   json.c          a small JSON writer
+ *   both programs
+ *     cmdline.c        comma lists, and the weight types from the library's table
+ *     gen_weights.c    model-like GGUF blocks, made in-process
+ *     timing.c         the repetition policy and the statistics of one cell
+ *     json.c           a small JSON writer
+ *   amxq-bench
+ *     bench.c          main and the run loop
+ *     bench_options.c  the command line
+ *     bench_sysinfo.c  CPUs, last-level cache, CPU model
+ *     bench_report.c   the results, their ratios, the stdout table
+ *     bench_json.c     the JSON report
+ *                      (these five share bench_driver.h as well)
+ *     machine.c        read bandwidth and vpdpbusd peak (AVX-512, own flags)
+ *     peer_onednn.c    oneDNN int8 matmul (optional at build time)
+ *     peer_openblas.c  OpenBLAS sgemm (optional at build time)
+ *     reference.c      published figures of other libraries on one machine
  */
 #ifndef AMXQ_BENCH_H
 #define AMXQ_BENCH_H
