@@ -33,6 +33,7 @@
 
 #include "amxq.h"
 #include "bench.h"
+#include "../src/dispatch.h"
 #include "../src/tiles/amx_rows.h"
 #include "../src/tiles/tile_emu.h"
 

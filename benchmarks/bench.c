@@ -35,7 +35,7 @@
  * packed (AUTO for --variant auto: what a user gets), and whether it was
  * selected or is the scalar comparison. */
 typedef struct {
-    const amx_variant *v;
+    const amxq_variant *v;
     amx_isa pack_isa;
     int primary;
 } choice;
@@ -271,11 +271,11 @@ static void measure_peers(shape_ctx *s, int64_t m, int threads) {
  * ones, then the scalar comparison unless it is already among them. */
 static int choose_variants(const options *o, amx_type type, choice *out) {
     size_t nv;
-    const amx_variant *tab = amxq_variants(&nv);
+    const amxq_variant *tab = amxq_variants(&nv);
     int n = 0, have_scalar = 0;
     const char *why;
     if (o->sel == SEL_AUTO) {
-        const amx_variant *best = NULL;
+        const amxq_variant *best = NULL;
         for (size_t i = 0; i < nv; i++)
             if (tab[i].type == type && amx_cpu_supports(tab[i].isa, NULL) && (!best || tab[i].isa > best->isa))
                 best = &tab[i];
@@ -294,7 +294,7 @@ static int choose_variants(const options *o, amx_type type, choice *out) {
             skip(amx_type_name(type), "the dispatch table has no %s row for it yet", amx_isa_name(o->sel_isa));
     }
     for (int i = 0; i < n; i++) have_scalar |= out[i].v->isa == AMX_ISA_SCALAR;
-    const amx_variant *ref = amxq_find_variant(type, AMX_ISA_SCALAR);
+    const amxq_variant *ref = amxq_find_variant(type, AMX_ISA_SCALAR);
     if (o->peer_scalar && !have_scalar && ref) out[n++] = (choice){ref, AMX_ISA_SCALAR, 0};
     /* scalar first: its outputs check the others' */
     for (int i = 0; i < n; i++)
@@ -539,7 +539,7 @@ static void measure_limits(const options *o, size_t llc, int at_end) {
 
 static void print_list(void) {
     size_t nv;
-    const amx_variant *tab = amxq_variants(&nv);
+    const amxq_variant *tab = amxq_variants(&nv);
     printf("%s\n%-18s %-8s %-12s %-12s %s\n", amx_cpu_report(), "variant", "type", "isa", "layout", "runs here");
     for (size_t i = 0; i < nv; i++) {
         const char *why;

@@ -235,9 +235,14 @@ typedef struct amx_weights_info {
  * info->size too small to hold the first fields (type, n, k). */
 AMXQ_API amx_status amx_weights_query(const amx_weights *w, amx_weights_info *info);
 
-/* Name of the kernel amx_gemm_q() runs on this handle for m rows, e.g.
- * "vnni512_gemv_q4_0_4x16". Static storage; "invalid" for a NULL/invalid handle. */
+/* Name of the kernel amx_gemm_q() runs on this handle for m rows with the
+ * default options, e.g. "vnni512_gemv_q4_0_4x16". Static storage; "invalid"
+ * for a NULL/invalid handle or m < 1. */
 AMXQ_API const char *amx_weights_kernel(const amx_weights *w, int64_t m);
+/* The same for a call with these options (NULL: the defaults): the kernel
+ * that amx_gemm_q / amx_gemm_compute run for exactly this (w, m, opts), per-call
+ * amx_min_m included. "invalid" for a bad handle, m < 1 or invalid options. */
+AMXQ_API const char *amx_gemm_kernel(const amx_weights *w, int64_t m, const amx_gemm_opts *opts);
 
 /* Writes the original GGUF blocks back (the exact bytes that were packed).
  * data_size must equal the handle's gguf_bytes. */

@@ -15,13 +15,9 @@
 #include "dispatch.h"
 #include "formats.h"
 #include "pool.h"
+#include "version.h"
 #include "ref/ref.h"
 
-#ifndef AMXQ_VERSION_EXTRA
-#define AMXQ_VERSION_EXTRA ""
-#endif
-#define STR2(x) #x
-#define STR(x) STR2(x)
 
 /* Largest n or k accepted: kernels index one row's blocks and bytes with
  * 32-bit integers. n * k is capped so every byte count fits comfortably. */
@@ -50,15 +46,7 @@ const char *amx_status_str(amx_status s) {
     return "unknown status";
 }
 
-const char *amx_isa_name(amx_isa isa) {
-    switch (isa) {
-    case AMX_ISA_AUTO: return "auto";
-    case AMX_ISA_SCALAR: return "scalar";
-    case AMX_ISA_AVX512_VNNI: return "avx512_vnni";
-    case AMX_ISA_AMX: return "amx";
-    }
-    return "unknown";
-}
+const char *amx_isa_name(amx_isa isa) { return amxq_isa_name(isa); }
 
 const char *amx_type_name(amx_type type) {
     const type_info *ti = amxq_type_info(type);
@@ -96,7 +84,7 @@ uint32_t amx_version(void) {
 }
 
 const char *amx_version_str(void) {
-    return STR(AMXQ_VERSION_MAJOR) "." STR(AMXQ_VERSION_MINOR) "." STR(AMXQ_VERSION_PATCH) AMXQ_VERSION_EXTRA;
+    return AMXQ_VERSION_STRING;
 }
 
 amx_isa amx_cpu_best_isa(void) { return amxq_best_isa(); }
@@ -146,11 +134,15 @@ static amx_status read_gemm_opts(const amx_gemm_opts *o, amx_gemm_opts *r) {
 
 static int handle_ok(const amx_weights *w) { return w && w->magic == AMXQ_WEIGHTS_MAGIC; }
 
-static const amx_variant *choose_variant(amx_type type, amx_isa isa, amx_status *st) {
+/* AUTO: the first family of cpu.c's preference list that has a row for the
+ * type and runs here. */
+static const amxq_variant *choose_variant(amx_type type, amx_isa isa, amx_status *st) {
     if (isa == AMX_ISA_AUTO) {
-        for (int i = AMX_ISA_AMX; i >= AMX_ISA_SCALAR; i--) {
-            const amx_variant *v = amxq_find_variant(type, (amx_isa)i);
-            if (v && amxq_isa_usable((amx_isa)i, NULL)) return v;
+        size_t nf;
+        const amx_isa *pref = amxq_isa_preference(&nf);
+        for (size_t i = 0; i < nf; i++) {
+            const amxq_variant *v = amxq_find_variant(type, pref[i]);
+            if (v && amxq_isa_usable(pref[i], NULL)) return v;
         }
         *st = AMX_ERR_UNSUPPORTED_TYPE;
         return NULL;
@@ -159,7 +151,7 @@ static const amx_variant *choose_variant(amx_type type, amx_isa isa, amx_status 
         *st = AMX_ERR_ISA_UNAVAILABLE;
         return NULL;
     }
-    const amx_variant *v = amxq_find_variant(type, isa);
+    const amxq_variant *v = amxq_find_variant(type, isa);
     if (!v) *st = AMX_ERR_UNSUPPORTED_TYPE;
     return v;
 }
@@ -207,12 +199,13 @@ amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const void *dat
         return AMX_ERR_BAD_SHAPE;
     const size_t gguf = (size_t)n * (size_t)(k / ti->block) * (size_t)ti->bytes;
     if (data_size != gguf) return AMX_ERR_SIZE_MISMATCH;
-    const amx_variant *v = choose_variant(type, o.isa, &st);
+    const amxq_variant *v = choose_variant(type, o.isa, &st);
     if (!v) return st;
 
     amx_weights *w = calloc(1, sizeof *w);
     if (!w) return AMX_ERR_NO_MEMORY;
     w->v = v;
+    w->impl = v->impl;
     w->type = type;
     w->n = n;
     w->k = k;
@@ -225,14 +218,15 @@ amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const void *dat
         const long e = env ? strtol(env, NULL, 10) : 0;
         if (e > 0 && e <= INT32_MAX) w->amx_min_m = (int32_t)e;
     }
-    const size_t payload = (v->packed_size(type, n, k) + 63) & ~(size_t)63;
-    w->packed_bytes = sizeof(amx_pack_header) + payload;
+    const size_t used = v->packed_size(w);
+    const size_t payload = (used + 63) & ~(size_t)63;
+    w->packed_bytes = sizeof(amxq_pack_header) + payload;
     w->base = alloc_packed(w->packed_bytes);
     if (!w->base) {
         free(w);
         return AMX_ERR_NO_MEMORY;
     }
-    amx_pack_header *h = (amx_pack_header *)w->base;
+    amxq_pack_header *h = (amxq_pack_header *)w->base;
     memset(h, 0, sizeof *h);
     memcpy(h->magic, "AMXQPACK", 8);
     h->version = AMXQ_PACK_LAYOUT_VERSION;
@@ -240,11 +234,10 @@ amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const void *dat
     h->n = n;
     h->k = k;
     strncpy(h->layout, v->layout, sizeof h->layout - 1);
-    w->data = w->base + sizeof(amx_pack_header);
+    w->data = w->base + sizeof(amxq_pack_header);
     /* the rounding to 64 bytes is never read, but the packed bytes must be a
      * function of the input alone */
-    const size_t used = v->packed_size(type, n, k);
-    memset(w->base + sizeof(amx_pack_header) + used, 0, payload - used);
+    memset(w->base + sizeof(amxq_pack_header) + used, 0, payload - used);
 
     pack_job job = {w, data, (n + v->pack_rows - 1) / v->pack_rows};
     const int nth = (int64_t)o.n_threads < job.units ? o.n_threads : (int)job.units;
@@ -285,10 +278,22 @@ amx_status amx_weights_query(const amx_weights *w, amx_weights_info *info) {
     return AMX_OK;
 }
 
-const char *amx_weights_kernel(const amx_weights *w, int64_t m) {
-    if (!handle_ok(w)) return "invalid";
-    return w->v->kernel_name(w, m);
+/* The per-call options as kernels see them: amx_min_m from the call, else
+ * the handle's default. */
+static amxq_call_opts call_opts(const amx_weights *w, const amx_gemm_opts *o) {
+    return (amxq_call_opts){o->amx_min_m ? o->amx_min_m : w->amx_min_m};
 }
+
+const char *amx_gemm_kernel(const amx_weights *w, int64_t m, const amx_gemm_opts *opts) {
+    amx_gemm_opts o;
+    if (!handle_ok(w) || m < 1 || read_gemm_opts(opts, &o) != AMX_OK) return "invalid";
+    const amxq_call_opts call = call_opts(w, &o);
+    amxq_plan plan;
+    w->v->select(w, m, &call, &plan);
+    return plan.kernel;
+}
+
+const char *amx_weights_kernel(const amx_weights *w, int64_t m) { return amx_gemm_kernel(w, m, NULL); }
 
 amx_status amx_weights_unpack(const amx_weights *w, void *data, size_t data_size) {
     if (!handle_ok(w) || !data) return AMX_ERR_INVALID_ARG;
@@ -348,9 +353,8 @@ typedef struct {
     float *y;
     int64_t ldy;
     void *ws;
-    int64_t items;     /* the kernel's work items for this m */
     int32_t n_threads; /* library pool threads (amx_gemm_q only) */
-    amx_call_opts call;
+    amxq_plan plan;    /* the one kernel decision of this call */
 } gemm_job;
 
 /* Share ith of nth of n work items: amxq_split's balanced contiguous ranges,
@@ -373,8 +377,8 @@ static void quantize_share(const gemm_job *j, int32_t ith, int32_t nth) {
 
 static void compute_share(const gemm_job *j, int32_t ith, int32_t nth) {
     int64_t i0, i1;
-    share_range(j->items, ith, nth, &i0, &i1);
-    if (i1 > i0) j->w->v->compute(j->w, j->m, j->ws, j->y, j->ldy, i0, i1, &j->call);
+    share_range(j->plan.n_items, ith, nth, &i0, &i1);
+    if (i1 > i0) j->plan.compute(&j->plan, j->w, j->m, j->ws, j->y, j->ldy, i0, i1);
 }
 
 static void quantize_task(void *ctx, int ith, int nth) { quantize_share(ctx, ith, nth); }
@@ -405,9 +409,11 @@ static amx_status check_gemm(const amx_weights *w, int64_t m, const float *x, in
     if (m < 0) return AMX_ERR_INVALID_ARG;
     if (has_x && (st = check_operand(m, x, ldx, w->k)) != AMX_OK) return st;
     if (has_y && (st = check_operand(m, y, ldy, w->n)) != AMX_OK) return st;
-    *job = (gemm_job){w, m, x, ldx, y, ldy, NULL, 0, o.n_threads,
-                      {o.amx_min_m ? o.amx_min_m : w->amx_min_m}};
-    job->items = m > 0 ? w->v->n_items(w, m, &job->call) : 0;
+    *job = (gemm_job){w, m, x, ldx, y, ldy, NULL, o.n_threads, {0}};
+    if (m > 0) {
+        const amxq_call_opts call = call_opts(w, &o);
+        w->v->select(w, m, &call, &job->plan);
+    }
     return AMX_OK;
 }
 
@@ -420,7 +426,7 @@ amx_status amx_gemm_q(const amx_weights *w, int64_t m, const float *x, int64_t l
     if (!job.ws) return AMX_ERR_NO_MEMORY;
 
     int nth = job.n_threads;
-    if (nth > job.items) nth = (int)job.items;
+    if (nth > job.plan.n_items) nth = (int)job.plan.n_items;
     if (nth > 1 && m * w->k >= PARALLEL_QUANTIZE_MIN) {
         amxq_pool_run(nth, quantize_task, compute_task, &job);
     } else {

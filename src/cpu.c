@@ -18,6 +18,7 @@
  */
 
 #include "cpu.h"
+#include "version.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -101,6 +102,16 @@ static int request_tile_permission(char *why, size_t len) {
     return 1;
 }
 #endif
+
+static const amx_isa k_preference[] = {AMX_ISA_AMX, AMX_ISA_AVX512_VNNI, AMX_ISA_SCALAR};
+static int usable_after_probe(amx_isa isa);
+
+/* The first family of the preference list this machine runs. */
+static amx_isa best_of_probe(void) {
+    for (size_t i = 0; i < sizeof k_preference / sizeof k_preference[0]; i++)
+        if (usable_after_probe(k_preference[i])) return k_preference[i];
+    return AMX_ISA_SCALAR;
+}
 
 static void probe(void) {
     int bad_cap = 0;
@@ -210,11 +221,21 @@ static void probe(void) {
              "avx512_vnni: %s\n"
              "amx: %s\n"
              "best: %s\n",
-             amx_version_str(), f, dq, bw, vl, vnni, tile, int8, osxsave, xcr0, max_palette,
+             AMXQ_VERSION_STRING, f, dq, bw, vl, vnni, tile, int8, osxsave, xcr0, max_palette,
              pal_names, pal_bytes, pal_rows, cap_env ? cap_env : "(unset)",
              bad_cap ? " (not understood: use scalar, avx512_vnni or amx; ignored)" : "",
              g.vnni_why, g.amx_why,
-             amx_isa_name(g.amx_ok ? AMX_ISA_AMX : g.vnni_ok ? AMX_ISA_AVX512_VNNI : AMX_ISA_SCALAR));
+             amxq_isa_name(best_of_probe()));
+}
+
+static int usable_after_probe(amx_isa isa) {
+    switch (isa) {
+    case AMX_ISA_AUTO:
+    case AMX_ISA_SCALAR: return 1;
+    case AMX_ISA_AVX512_VNNI: return g.vnni_ok;
+    case AMX_ISA_AMX: return g.amx_ok;
+    }
+    return 0;
 }
 
 int amxq_isa_usable(amx_isa isa, const char **why) {
@@ -233,7 +254,22 @@ int amxq_isa_usable(amx_isa isa, const char **why) {
 
 amx_isa amxq_best_isa(void) {
     pthread_once(&g_once, probe);
-    return g.amx_ok ? AMX_ISA_AMX : g.vnni_ok ? AMX_ISA_AVX512_VNNI : AMX_ISA_SCALAR;
+    return best_of_probe();
+}
+
+const amx_isa *amxq_isa_preference(size_t *count) {
+    *count = sizeof k_preference / sizeof k_preference[0];
+    return k_preference;
+}
+
+const char *amxq_isa_name(amx_isa isa) {
+    switch (isa) {
+    case AMX_ISA_AUTO: return "auto";
+    case AMX_ISA_SCALAR: return "scalar";
+    case AMX_ISA_AVX512_VNNI: return "avx512_vnni";
+    case AMX_ISA_AMX: return "amx";
+    }
+    return "unknown";
 }
 
 const char *amxq_cpu_report(void) {

@@ -2,12 +2,19 @@
 #ifndef AMXQ_CPU_H
 #define AMXQ_CPU_H
 
+#include <stddef.h>
+
 #include "amxq.h"
 
 /* 1 if `isa` can run here (after the AMXQ_MAX_ISA cap); *why gets a static
  * reason string either way. */
 int amxq_isa_usable(amx_isa isa, const char **why);
 amx_isa amxq_best_isa(void);
+/* The kernel families AUTO tries, best first (the order is a decision, not
+ * the enum's numbering): AMX, then AVX-512 VNNI, then the scalar reference. */
+const amx_isa *amxq_isa_preference(size_t *count);
+/* "auto", "scalar", "avx512_vnni", "amx"; "unknown" for other values. */
+const char *amxq_isa_name(amx_isa isa);
 const char *amxq_cpu_report(void);
 
 #endif

@@ -1,6 +1,8 @@
 #include "formats.h"
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 const int8_t amxq_kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                        1,    13,   25,  38,  53,  69,  89,  113};
@@ -27,4 +29,9 @@ const type_info *amxq_type_info(amx_type type) {
     for (size_t i = 0; i < sizeof(k_types) / sizeof(k_types[0]); i++)
         if (k_types[i].type == type) return &k_types[i];
     return NULL;
+}
+
+void amxq_type_unreachable(const char *where, amx_type type) {
+    fprintf(stderr, "amxq internal error: %s has no code for weight type %d\n", where, (int)type);
+    abort();
 }

@@ -68,6 +68,11 @@ typedef struct {
 
 /* NULL for types the library does not implement. */
 const type_info *amxq_type_info(amx_type type);
+/* Code reached for a type it has no case for: a table error (a row bound
+ * to a type its family does not implement), reported loudly instead of
+ * running another type's code. */
+_Noreturn void amxq_type_unreachable(const char *where, amx_type type);
+
 /* The table itself: amxq_type_count() entries, NULL past the end. */
 int32_t amxq_type_count(void);
 const type_info *amxq_type_info_at(int32_t index);

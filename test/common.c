@@ -274,9 +274,9 @@ int64_t bitwise_diff(const float *a, const float *b, int64_t m, int64_t n, int64
     return diff;
 }
 
-void for_each_runnable_variant(void (*check)(const amx_variant *v), const char *what) {
+void for_each_runnable_variant(void (*check)(const amxq_variant *v), const char *what) {
     size_t nv;
-    const amx_variant *vs = amxq_variants(&nv);
+    const amxq_variant *vs = amxq_variants(&nv);
     for (size_t i = 0; i < nv; i++) {
         const char *why;
         if (!amx_cpu_supports(vs[i].isa, &why)) {
@@ -296,8 +296,10 @@ uint64_t tile_tdp_count(void) {
     amxq_tile_emu_counts_all(&c);
     return c.tdpb_int8 + c.tdpbf16ps;
 }
+int tile_counts_available(void) { return 1; }
 #else
 void tile_foreign_use(void) {}
 int tile_regions_closed(void) { return 1; }
 uint64_t tile_tdp_count(void) { return 0; }
+int tile_counts_available(void) { return 0; }
 #endif

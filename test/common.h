@@ -77,8 +77,8 @@ double oracle_check(amx_type t, int64_t m, int64_t n, int64_t k, const uint8_t *
 
 /* Runs check(v) on every row of the dispatch table this machine can run,
  * printing `what` after each, and says loudly which rows it cannot run. */
-struct amx_variant;
-void for_each_runnable_variant(void (*check)(const struct amx_variant *v), const char *what);
+struct amxq_variant;
+void for_each_runnable_variant(void (*check)(const struct amxq_variant *v), const char *what);
 
 /* AMX region checks, in the builds where tiles run on the emulator (no-ops
  * returning "fine" elsewhere): tile_foreign_use() acts as if another library
@@ -89,6 +89,8 @@ void for_each_runnable_variant(void (*check)(const struct amx_variant *v), const
 void tile_foreign_use(void);
 int tile_regions_closed(void);
 uint64_t tile_tdp_count(void);
+/* 1 where tile_tdp_count() counts (the emulator builds). */
+int tile_counts_available(void);
 
 /* Bitwise comparison of two m x n results. Returns number of mismatches. */
 int64_t bitwise_diff(const float *a, const float *b, int64_t m, int64_t n, int64_t lda, int64_t ldb);

@@ -96,7 +96,7 @@ static int threaded_gemm(const amx_weights *h, int64_t m, const float *x, int64_
 
 /* Random weights of v's type packed for v's family; NULL (and a recorded
  * failure) if packing fails. */
-static amx_weights *pack_random(const amx_variant *v, int64_t n, int64_t k) {
+static amx_weights *pack_random(const amxq_variant *v, int64_t n, int64_t k) {
     const size_t sz = gguf_bytes(v->type, n, k);
     uint8_t *wb = malloc(sz);
     gen_weights(v->type, n, k, wb, GEN_NORMAL);
@@ -107,7 +107,7 @@ static amx_weights *pack_random(const amx_variant *v, int64_t n, int64_t k) {
     return h;
 }
 
-static void check_variant(const amx_variant *v) {
+static void check_variant(const amxq_variant *v) {
     const amx_type t = v->type;
     const int64_t bs = amx_type_block_size(t);
     static const int64_t ns[] = {1, 47, 100};
@@ -171,7 +171,7 @@ static void check_variant(const amx_variant *v) {
  * outputs, bitwise equal to the full result, and nothing else; the shares'
  * outputs are disjoint and together cover every output once. A sentinel NaN
  * pattern marks what a share left alone. */
-static void check_portions(const amx_variant *v) {
+static void check_portions(const amxq_variant *v) {
     const amx_type t = v->type;
     const int64_t bs = amx_type_block_size(t);
     const int64_t n = 83, k = 2 * bs, m = 70, ldy = n + 2;

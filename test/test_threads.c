@@ -7,7 +7,7 @@
 #include "common.h"
 #include "../src/dispatch.h"
 
-static void check_variant(const amx_variant *v) {
+static void check_variant(const amxq_variant *v) {
     const amx_type t = v->type;
     const int64_t bs = amx_type_block_size(t);
     const int64_t n = 100, k = (bs == 32 ? 1024 : 1024);

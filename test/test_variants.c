@@ -40,7 +40,7 @@ static const amx_gemm_opts k_vnni = {.size = sizeof(amx_gemm_opts), .amx_min_m =
 /* One multiply with the region checks (emulator builds): the call starts
  * after a simulated foreign use of the tiles, and no thread may hold a tile
  * config after it. Returns the TDPs the call issued. */
-static uint64_t gemm(const amx_variant *v, const amx_weights *h, int64_t m, const float *x, int64_t ldx, float *y,
+static uint64_t gemm(const amxq_variant *v, const amx_weights *h, int64_t m, const float *x, int64_t ldx, float *y,
                      int64_t ldy, const amx_gemm_opts *o) {
     tile_foreign_use();
     const uint64_t t0 = tile_tdp_count();
@@ -58,7 +58,7 @@ static int extra_depth(amx_type t, int64_t k) {
     return (int)(k / 16) + 16;
 }
 
-static amx_weights *pack(const amx_variant *v, int64_t n, int64_t k, const uint8_t *w) {
+static amx_weights *pack(const amxq_variant *v, int64_t n, int64_t k, const uint8_t *w) {
     amx_pack_opts po = {.size = sizeof po, .isa = v->isa, .n_threads = 2};
     amx_weights *h = NULL;
     const amx_status st = amx_pack_weights(v->type, n, k, w, gguf_bytes(v->type, n, k), &po, &h);
@@ -66,7 +66,7 @@ static amx_weights *pack(const amx_variant *v, int64_t n, int64_t k, const uint8
     return h;
 }
 
-static double run_shape(const amx_variant *v, int64_t m, int64_t n, int64_t k, gen_mode mode) {
+static double run_shape(const amxq_variant *v, int64_t m, int64_t n, int64_t k, gen_mode mode) {
     const amx_type t = v->type;
     const int64_t ldx = k + 5, ldy = n + 3;
     uint8_t *w = malloc(gguf_bytes(t, n, k));
@@ -123,7 +123,7 @@ static double run_shape(const amx_variant *v, int64_t m, int64_t n, int64_t k, g
 }
 
 /* Rows 1 and 3 carry Inf / NaN: exactly those rows turn non-finite. */
-static void run_nonfinite_acts(const amx_variant *v, const amx_gemm_opts *o) {
+static void run_nonfinite_acts(const amxq_variant *v, const amx_gemm_opts *o) {
     const amx_type t = v->type;
     const int64_t m = 5, n = 37, k = 2 * amx_type_block_size(t) + (amx_type_block_size(t) == 32 ? 64 : 0);
     uint8_t *w = malloc(gguf_bytes(t, n, k));
@@ -156,7 +156,7 @@ static void run_nonfinite_acts(const amx_variant *v, const amx_gemm_opts *o) {
 /* Columns 2 and 5 have a NaN / Inf scale in one block: the variant must turn
  * exactly the outputs non-finite that the reference does, and agree elsewhere.
  * m = 3 and m = 9 reach both the small-M and the large-M kernels. */
-static void run_nonfinite_scales(const amx_variant *v, int64_t m, const amx_gemm_opts *o) {
+static void run_nonfinite_scales(const amxq_variant *v, int64_t m, const amx_gemm_opts *o) {
     const amx_type t = v->type;
     const int64_t n = 21, k = 2 * amx_type_block_size(t);
     const int bb = amx_type_block_bytes(t);
@@ -193,7 +193,43 @@ static void run_nonfinite_scales(const amx_variant *v, int64_t m, const amx_gemm
     free(yr);
 }
 
-static void run_variant(const amx_variant *v) {
+/* The name the library reports for (w, m, opts) is the kernel that runs:
+ * the per-call amx_min_m moves AMX rows between tiles and VNNI, and, where
+ * tiles are emulated, a call issues TDPs exactly when the name says tiles. */
+static void check_kernel_names(const amxq_variant *v, const amx_weights *h, int64_t k) {
+    static const int64_t ms[] = {1, 3, 16, 33};
+    static const int32_t mins[] = {0, 1, 4, 17, 64};
+    float *x = malloc(sizeof(float) * 33 * (size_t)k), *y = malloc(sizeof(float) * 33 * 16);
+    gen_acts(33, k, k, x);
+    amx_weights_info info = {.size = sizeof info};
+    CHECK(amx_weights_query(h, &info) == AMX_OK, "query");
+    for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
+        for (size_t b = 0; b < sizeof mins / sizeof mins[0]; b++) {
+            const amx_gemm_opts o = {.size = sizeof o, .amx_min_m = mins[b]};
+            const char *name = amx_gemm_kernel(h, ms[a], &o);
+            const int32_t min_m = mins[b] ? mins[b] : info.amx_min_m;
+            const int tiles = strncmp(name, "amx_", 4) == 0;
+            const int want_tiles = v->isa == AMX_ISA_AMX && ms[a] >= min_m;
+            CHECK(tiles == want_tiles, "%s m=%lld amx_min_m=%d: kernel %s", v->name, (long long)ms[a], mins[b],
+                  name);
+            if (!mins[b])
+                CHECK(strcmp(name, amx_weights_kernel(h, ms[a])) == 0, "%s: default options name the same kernel",
+                      v->name);
+            const uint64_t tdp0 = tile_tdp_count();
+            CHECK(amx_gemm_q(h, ms[a], x, k, y, 16, &o) == AMX_OK, "%s: gemm", v->name);
+            if (!tile_counts_available()) continue;
+            const int ran_tiles = tile_tdp_count() > tdp0;
+            CHECK(ran_tiles == tiles, "%s m=%lld amx_min_m=%d: named %s, %s", v->name, (long long)ms[a], mins[b],
+                  name, ran_tiles ? "but ran on tiles" : "but issued no TDP");
+        }
+    CHECK(strcmp(amx_gemm_kernel(h, 0, NULL), "invalid") == 0 &&
+              strcmp(amx_gemm_kernel(NULL, 1, NULL), "invalid") == 0,
+          "kernel of m = 0 or no handle: invalid");
+    free(x);
+    free(y);
+}
+
+static void run_variant(const amxq_variant *v) {
     const int64_t bs = amx_type_block_size(v->type);
     static const int64_t ms[] = {1, 2, 3, 4, 5, 15, 16, 17, 33, 64, 130};
     static const int64_t ns[] = {1, 15, 16, 17, 31, 32, 33, 48, 65, 100};
@@ -249,6 +285,7 @@ static void run_variant(const amx_variant *v) {
     amx_weights *h = pack(v, 16, bs, w);
     printf("%-20s worst err/bound %.3f  kernels: m=1 %s, m=64 %s\n", v->name, worst,
            amx_weights_kernel(h, 1), amx_weights_kernel(h, 64));
+    check_kernel_names(v, h, bs);
 #if defined(AMXQ_TILE_EMULATOR)
     if (v->isa == AMX_ISA_AMX) {
         /* over all of this row's test shapes, tails included */
@@ -287,7 +324,7 @@ int main(int argc, char **argv) {
         printf("AMX rows run on real AMX tiles, where the CPU and OS allow them\n");
 #endif
     size_t nv;
-    const amx_variant *vs = amxq_variants(&nv);
+    const amxq_variant *vs = amxq_variants(&nv);
     int ran = 0, selected = 0;
     for (size_t i = 0; i < nv; i++) {
         if (isa_filter && strcmp(amx_isa_name(vs[i].isa), isa_filter)) continue;

@@ -6,7 +6,8 @@
  */
 #include <string.h>
 
-#include "../dispatch.h"
+#include "../kernel.h"
+#include "../formats.h"
 #include "ref.h"
 #include "ref_variant.h"
 
@@ -17,9 +18,8 @@ static size_t row_bytes(const amx_weights *w) {
     return (size_t)w->kb * (size_t)amxq_type_info(w->type)->bytes;
 }
 
-size_t ref_packed_size(amx_type type, int64_t n, int64_t k) {
-    const type_info *ti = amxq_type_info(type);
-    return (size_t)n * (size_t)(k / ti->block) * (size_t)ti->bytes;
+size_t ref_packed_size(const amx_weights *w) {
+    return (size_t)w->n * row_bytes(w);
 }
 
 void ref_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1) {
@@ -50,39 +50,32 @@ void ref_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, 
 }
 
 static int64_t n_chunks(const amx_weights *w) { return (w->n + REF_ROWS_PER_UNIT - 1) / REF_ROWS_PER_UNIT; }
-static int64_t m_chunks(int64_t m) { return (m + REF_M_CHUNK - 1) / REF_M_CHUNK; }
 
-int64_t ref_n_items(const amx_weights *w, int64_t m, const void *opts) {
-    (void)opts;
-    return n_chunks(w) * m_chunks(m);
-}
-
-const char *ref_kernel_name(const amx_weights *w, int64_t m) {
-    (void)m;
-    switch (w->type) {
-    case AMX_TYPE_Q4_0: return "ref_gemm_q4_0_1x1";
-    case AMX_TYPE_Q4_1: return "ref_gemm_q4_1_1x1";
-    case AMX_TYPE_Q8_0: return "ref_gemm_q8_0_1x1";
-    case AMX_TYPE_Q4_K: return "ref_gemm_q4_K_1x1";
-    case AMX_TYPE_Q5_K: return "ref_gemm_q5_K_1x1";
-    case AMX_TYPE_Q6_K: return "ref_gemm_q6_K_1x1";
-    case AMX_TYPE_IQ4_XS: return "ref_gemm_iq4_xs_1x1";
-    }
-    return "ref_gemm";
-}
-
-void ref_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy, int64_t it0,
-                 int64_t it1, const void *opts) {
-    (void)opts;
+/* Items: (REF_M_CHUNK rows) x (REF_ROWS_PER_UNIT columns), columns fastest. */
+static void ref_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
+                        int64_t ldy, int64_t it0, int64_t it1) {
     const size_t ab = ref_act_row_bytes(w->type, w->k), rb = row_bytes(w);
     const int64_t nc = n_chunks(w);
     for (int64_t it = it0; it < it1; it++) {
         const int64_t mc = it / nc, ncol = it % nc;
-        const int64_t i0 = mc * REF_M_CHUNK, i1 = i0 + REF_M_CHUNK < m ? i0 + REF_M_CHUNK : m;
-        const int64_t j0 = ncol * REF_ROWS_PER_UNIT;
-        const int64_t j1 = j0 + REF_ROWS_PER_UNIT < w->n ? j0 + REF_ROWS_PER_UNIT : w->n;
+        const int64_t i0 = mc * p->rows_block, i1 = i0 + p->rows_block < m ? i0 + p->rows_block : m;
+        const int64_t j0 = ncol * p->cols_block;
+        const int64_t j1 = j0 + p->cols_block < w->n ? j0 + p->cols_block : w->n;
         for (int64_t j = j0; j < j1; j++)
             for (int64_t i = i0; i < i1; i++)
                 y[i * ldy + j] = ref_vec_dot(w->type, w->k, w->data + (size_t)j * rb, (const uint8_t *)ws + (size_t)i * ab);
     }
+}
+
+void ref_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
+    (void)opts;
+    const ref_kind *kind = w->impl;
+    *out = (amxq_plan){
+        .kernel = kind->kernel,
+        .rows_block = REF_M_CHUNK,
+        .cols_block = REF_ROWS_PER_UNIT,
+        .n_items = n_chunks(w) * ((m + REF_M_CHUNK - 1) / REF_M_CHUNK),
+        .compute = ref_compute,
+        .impl = kind,
+    };
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../formats.h"
-#include "repack_kquants.h"
+#include "repack_lines.h"
 
 void iq4xs_pack_psb(uint8_t *o, const uint8_t *const rows[16]) {
     for (int n = 0; n < 16; n++) {

@@ -5,15 +5,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* rows[n] is column n's GGUF block, NULL for padding columns (left zero;
- * `o` must be zeroed by the caller). */
-void iq4xs_pack_psb(uint8_t *o, const uint8_t *const rows[16]);
-/* Writes the GGUF blocks of the columns whose rows[n] is not NULL. */
-void iq4xs_unpack_psb(const uint8_t *p, uint8_t *const rows[16]);
+#define IQ4XS_PSB 2240
+#define IQ4XS_OFF_D 0
+#define IQ4XS_OFF_LS 64
+#define IQ4XS_OFF_QS 192
 
-/* Shared with repack_kquants.c: 4-byte gathers between GGUF quant bytes at
- * offset `off` of each block and `nlines` 64-byte lines. */
-void kq_gather_lines(uint8_t *lines, const uint8_t *const rows[16], size_t off, int nlines);
-void kq_scatter_lines(const uint8_t *lines, uint8_t *const rows[16], size_t off, int nlines);
+void iq4xs_pack_psb(uint8_t *o, const uint8_t *const rows[16]);
+void iq4xs_unpack_psb(const uint8_t *p, uint8_t *const rows[16]);
 
 #endif

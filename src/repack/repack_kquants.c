@@ -10,18 +10,7 @@
 
 #include "../formats.h"
 #include "repack_iq4_xs.h"
-
-void kq_gather_lines(uint8_t *lines, const uint8_t *const rows[16], size_t off, int nlines) {
-    for (int n = 0; n < 16; n++)
-        if (rows[n])
-            for (int l = 0; l < nlines; l++) memcpy(lines + 64 * l + 4 * n, rows[n] + off + 4 * l, 4);
-}
-
-void kq_scatter_lines(const uint8_t *lines, uint8_t *const rows[16], size_t off, int nlines) {
-    for (int n = 0; n < 16; n++)
-        if (rows[n])
-            for (int l = 0; l < nlines; l++) memcpy(rows[n] + off + 4 * l, lines + 64 * l + 4 * n, 4);
-}
+#include "repack_lines.h"
 
 size_t kq_psb_bytes(amx_type type) {
     switch (type) {
@@ -29,13 +18,13 @@ size_t kq_psb_bytes(amx_type type) {
     case AMX_TYPE_Q5_K: return Q5K_PSB;
     case AMX_TYPE_Q6_K: return Q6K_PSB;
     case AMX_TYPE_IQ4_XS: return IQ4XS_PSB;
-    default: return 0;
+    default: amxq_type_unreachable("kq_psb_bytes", type);
     }
 }
 
-size_t kq_packed_size(amx_type type, int64_t n, int64_t k) {
-    const size_t panels = (size_t)((n + KQ_PANEL - 1) / KQ_PANEL);
-    return panels * (size_t)(k / QK_K) * kq_psb_bytes(type);
+size_t kq_packed_size(const amx_weights *w) {
+    const size_t panels = (size_t)((w->n + KQ_PANEL - 1) / KQ_PANEL);
+    return panels * (size_t)w->kb * kq_psb_bytes(w->type);
 }
 
 /* Q4_K and Q5_K share d, dmin and the 12-byte scales. */
@@ -95,7 +84,7 @@ static void pack_psb(amx_type t, uint8_t *o, const uint8_t *const rows[16]) {
         }
         break;
     case AMX_TYPE_IQ4_XS: iq4xs_pack_psb(o, rows); break;
-    default: break;
+    default: amxq_type_unreachable("kq pack", t);
     }
 }
 
@@ -125,7 +114,7 @@ static void unpack_psb(amx_type t, const uint8_t *p, uint8_t *const rows[16]) {
         }
         break;
     case AMX_TYPE_IQ4_XS: iq4xs_unpack_psb(p, rows); break;
-    default: break;
+    default: amxq_type_unreachable("kq unpack", t);
     }
 }
 

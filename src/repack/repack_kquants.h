@@ -48,7 +48,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../dispatch.h"
+#include "../kernel.h"
+#include "repack_iq4_xs.h" /* IQ4_XS offsets */
 
 #define KQ_PANEL 16
 
@@ -71,16 +72,12 @@
 #define Q6K_QL_LINE(h, L) (Q6K_OFF_HALF + 1536 * (h) + 64 * ((L) < 8 ? 2 * (L) : (L) + 8))
 #define Q6K_QH_LINE(h, L) (Q6K_OFF_HALF + 1536 * (h) + 64 * (2 * (L) + 1))
 
-#define IQ4XS_PSB 2240
-#define IQ4XS_OFF_D 0
-#define IQ4XS_OFF_LS 64
-#define IQ4XS_OFF_QS 192
 
 /* Bytes per panel superblock of a type (0 for the other types). */
 size_t kq_psb_bytes(amx_type type);
 
 /* dispatch-table entry points for the four types (pack unit = one panel) */
-size_t kq_packed_size(amx_type type, int64_t n, int64_t k);
+size_t kq_packed_size(const amx_weights *w);
 void kq_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1);
 void kq_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1);
 

@@ -30,11 +30,12 @@ static void map_block(amx_type type, uint8_t *gguf, uint8_t *q, uint8_t *sc, int
         if (to_panel) memcpy(sc + 32 + 2 * r, gguf + 2, 2);
         else memcpy(gguf + 2, sc + 32 + 2 * r, 2);
         break;
-    default: /* Q8_0: stored as weight + 128, unsigned for vpdpbusd */
+    case AMX_TYPE_Q8_0: /* stored as weight + 128, unsigned for vpdpbusd */
         qs = (uint8_t *)((block_q8_0 *)gguf)->qs;
         lines = 8;
         flip = 0x80;
         break;
+    default: amxq_type_unreachable("repack_legacy", type);
     }
     /* d is the first field of all three blocks */
     if (to_panel) memcpy(sc + 2 * r, gguf, 2);
@@ -65,9 +66,9 @@ static void walk(const amx_weights *w, uint8_t *panels, uint8_t *gguf, int64_t u
     }
 }
 
-size_t legacy_packed_size(amx_type type, int64_t n, int64_t k) {
-    const int64_t panels = (n + LEGACY_PANEL_ROWS - 1) / LEGACY_PANEL_ROWS;
-    return (size_t)panels * legacy_geometry(type, k / QK32).panel;
+size_t legacy_packed_size(const amx_weights *w) {
+    const int64_t panels = (w->n + LEGACY_PANEL_ROWS - 1) / LEGACY_PANEL_ROWS;
+    return (size_t)panels * legacy_geometry(w->type, w->kb).panel;
 }
 
 void legacy_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1) {

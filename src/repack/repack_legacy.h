@@ -38,7 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../dispatch.h"
+#include "../formats.h"
+#include "../kernel.h"
 
 #define LEGACY_PANEL_ROWS 16
 
@@ -48,19 +49,24 @@ typedef struct {
     size_t group;       /* blocks per group */
     size_t group_bytes; /* bytes per group, a multiple of 64 */
     size_t panel;       /* bytes per panel, a multiple of 64 */
+    int32_t zero;       /* the stored unsigned quant minus the weight's integer: 8 (Q4_0),
+                           128 (Q8_0); 0 for Q4_1, whose offset is its min */
 } legacy_geom;
 
 static inline legacy_geom legacy_geometry(amx_type type, int64_t kb) {
     legacy_geom g;
-    g.qs_block = type == AMX_TYPE_Q8_0 ? 512 : 256;
-    g.sc_block = type == AMX_TYPE_Q4_1 ? 64 : 32;
+    switch (type) {
+    case AMX_TYPE_Q4_0: g.qs_block = 256, g.sc_block = 32, g.zero = 8; break;
+    case AMX_TYPE_Q4_1: g.qs_block = 256, g.sc_block = 64, g.zero = 0; break;
+    case AMX_TYPE_Q8_0: g.qs_block = 512, g.sc_block = 32, g.zero = 128; break;
+    default: amxq_type_unreachable("legacy_geometry", type);
+    }
     g.group = 64 / g.sc_block;
     g.group_bytes = g.group * (g.qs_block + g.sc_block);
     g.panel = ((size_t)kb + g.group - 1) / g.group * g.group_bytes;
     return g;
 }
 
-/* Offsets of block b's quants and scales inside a panel. */
 static inline size_t legacy_sc_off(const legacy_geom *g, int64_t b) {
     return (size_t)b / g->group * g->group_bytes + (size_t)b % g->group * g->sc_block;
 }
@@ -68,7 +74,7 @@ static inline size_t legacy_qs_off(const legacy_geom *g, int64_t b) {
     return (size_t)b / g->group * g->group_bytes + g->group * g->sc_block + (size_t)b % g->group * g->qs_block;
 }
 
-size_t legacy_packed_size(amx_type type, int64_t n, int64_t k);
+size_t legacy_packed_size(const amx_weights *w);
 void legacy_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t unit0, int64_t unit1);
 void legacy_unpack(const amx_weights *w, void *dst, int64_t unit0, int64_t unit1);
 

@@ -46,7 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../dispatch.h"
+#include "../kernel.h"
 #include "amx_rows.h"
 #include "tile_ops.h"
 
@@ -57,10 +57,9 @@
 #define AMX_SCRATCH_MAX ((size_t)512 << 10)
 #define AMX_FALLBACK_BYTES 8704         /* one K-quant unpack unit (8576 B), 13-15 legacy ones */
 
-/* The resolved per-call threshold (api.c always passes it; a NULL opts
- * means the handle's default). */
-static inline int amx_use_tiles(const amx_weights *w, int64_t m, const void *opts) {
-    const amx_call_opts *o = opts;
+/* Tiles or the VNNI sibling: the one place the threshold is read (the core
+ * resolves amx_min_m; a zero falls back to the handle's default). */
+static inline int amx_use_tiles(const amx_weights *w, int64_t m, const amxq_call_opts *o) {
     const int32_t min_m = o && o->amx_min_m > 0 ? o->amx_min_m : w->amx_min_m;
     return m >= min_m;
 }
@@ -88,6 +87,19 @@ typedef struct {
 
 void amx_drive(const amx_kernel *k, const void *ctx, const amx_weights *w, int64_t m, float *y, int64_t ldy,
                int64_t item0, int64_t item1);
+
+/* The tile plan: items of one panel x AMX_M_CHUNK rows (amx_drive's order). */
+static inline void amx_tile_plan(const amx_weights *w, int64_t m, const char *kernel, amxq_compute_fn compute,
+                                 const void *impl, amxq_plan *out) {
+    *out = (amxq_plan){
+        .kernel = kernel,
+        .rows_block = AMX_M_CHUNK,
+        .cols_block = AMX_PANEL,
+        .n_items = amx_tile_items(w, m),
+        .compute = compute,
+        .impl = impl,
+    };
+}
 
 /* ---- vector-work counters (emulator builds; nothing in the normal build) -- */
 

@@ -84,7 +84,7 @@
 
 typedef struct {
     const amx_weights *w;
-    amx_type type;
+    int mins; /* Q4_K, Q5_K */
     size_t psb, unit;
     act_q8K_view a;
 } kq_ctx;
@@ -233,21 +233,27 @@ AMX_INLINE void unpack_iq4(const uint8_t *P, uint8_t *unit, const __m512i table)
     AMX_COUNT(unpack_mem, 2);
 }
 
-static void tile_unpack(const void *cv, int64_t p, int64_t u0, int64_t u1, uint8_t *dst) {
+static const uint8_t *unit_src(const kq_ctx *c, int64_t p, int64_t b) {
+    return c->w->data + (size_t)(p * c->w->kb + b) * c->psb;
+}
+static void tile_unpack_q4_K(const void *cv, int64_t p, int64_t u0, int64_t u1, uint8_t *dst) {
+    const kq_ctx *c = cv;
+    for (int64_t b = u0; b < u1; b++) unpack_q45(unit_src(c, p, b), dst + (size_t)(b - u0) * c->unit, 0);
+}
+static void tile_unpack_q5_K(const void *cv, int64_t p, int64_t u0, int64_t u1, uint8_t *dst) {
+    const kq_ctx *c = cv;
+    for (int64_t b = u0; b < u1; b++) unpack_q45(unit_src(c, p, b), dst + (size_t)(b - u0) * c->unit, 1);
+}
+static void tile_unpack_q6_K(const void *cv, int64_t p, int64_t u0, int64_t u1, uint8_t *dst) {
+    const kq_ctx *c = cv;
+    for (int64_t b = u0; b < u1; b++) unpack_q6(unit_src(c, p, b), dst + (size_t)(b - u0) * c->unit);
+}
+static void tile_unpack_iq4_xs(const void *cv, int64_t p, int64_t u0, int64_t u1, uint8_t *dst) {
     const kq_ctx *c = cv;
     uint8_t tb[64];
     for (int i = 0; i < 64; i++) tb[i] = (uint8_t)(amxq_kvalues_iq4nl[i % 16] + 128);
     const __m512i table = _mm512_loadu_si512(tb);
-    for (int64_t b = u0; b < u1; b++) {
-        const uint8_t *P = c->w->data + (size_t)(p * c->w->kb + b) * c->psb;
-        uint8_t *unit = dst + (size_t)(b - u0) * c->unit;
-        switch (c->type) {
-        case AMX_TYPE_Q4_K: unpack_q45(P, unit, 0); break;
-        case AMX_TYPE_Q5_K: unpack_q45(P, unit, 1); break;
-        case AMX_TYPE_Q6_K: unpack_q6(P, unit); break;
-        default: unpack_iq4(P, unit, table); break;
-        }
-    }
+    for (int64_t b = u0; b < u1; b++) unpack_iq4(unit_src(c, p, b), dst + (size_t)(b - u0) * c->unit, table);
 }
 
 /* ---- the tile kernel ------------------------------------------------------- */
@@ -328,7 +334,7 @@ AMX_INLINE void run_block(const kq_ctx *c, const uint8_t *ub, int64_t u0, int64_
 
 static void tile_run(const void *cv, const uint8_t *ub, int64_t u0, int64_t u1, int64_t row, int rows, float *acc) {
     const kq_ctx *c = cv;
-    const int mins = c->type == AMX_TYPE_Q4_K || c->type == AMX_TYPE_Q5_K;
+    const int mins = c->mins;
     if (rows > 16) {
         if (mins) run_block(c, ub, u0, u1, row, rows, acc, 1, 1);
         else run_block(c, ub, u0, u1, row, rows, acc, 1, 0);
@@ -340,40 +346,38 @@ static void tile_run(const void *cv, const uint8_t *ub, int64_t u0, int64_t u1, 
 
 /* ---- the dispatch-table entry points --------------------------------------- */
 
-int64_t amx_kq_n_items(const amx_weights *w, int64_t m, const void *opts) {
-    return amx_use_tiles(w, m, opts) ? amx_tile_items(w, m) : kq_n_items(w, m, opts);
-}
+struct amx_kq_kind {
+    const kq_family *vnni; /* the sibling for m below the threshold */
+    void (*unpack)(const void *ctx, int64_t p, int64_t u0, int64_t u1, uint8_t *dst);
+    int mins;              /* Q4_K, Q5_K: dmin and the min pairs in the unit */
+    const char *name;
+};
+#define AMX_KQ_KIND(tn, mins)                                                                       \
+    const amx_kq_kind amx_kq_##tn = {&vnni_kq_##tn, tile_unpack_##tn, mins, "amx_gemm_" #tn "_32x16"};
+AMX_KQ_KIND(q4_K, 1)
+AMX_KQ_KIND(q5_K, 1)
+AMX_KQ_KIND(q6_K, 0)
+AMX_KQ_KIND(iq4_xs, 0)
 
-void amx_kq_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy, int64_t item0,
-                    int64_t item1, const void *opts) {
-    if (!amx_use_tiles(w, m, opts)) {
-        switch (w->type) {
-        case AMX_TYPE_Q4_K: vnni_q4_K_compute(w, m, ws, y, ldy, item0, item1, opts); break;
-        case AMX_TYPE_Q5_K: vnni_q5_K_compute(w, m, ws, y, ldy, item0, item1, opts); break;
-        case AMX_TYPE_Q6_K: vnni_q6_K_compute(w, m, ws, y, ldy, item0, item1, opts); break;
-        default: vnni_iq4_xs_compute(w, m, ws, y, ldy, item0, item1, opts); break;
-        }
-        return;
-    }
-    const int mins = w->type == AMX_TYPE_Q4_K || w->type == AMX_TYPE_Q5_K;
+static void kq_tile_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
+                            int64_t ldy, int64_t item0, int64_t item1) {
+    const amx_kq_kind *kind = p->impl;
     const kq_ctx c = {
         .w = w,
-        .type = w->type,
+        .mins = kind->mins,
         .psb = kq_psb_bytes(w->type),
-        .unit = mins ? 8576 : 8256,
+        .unit = kind->mins ? 8576 : 8256,
         .a = act_q8K_layout((void *)ws, m, w->k),
     };
     const amx_kernel k = {.m_block = 32, .units = w->kb, .unit_bytes = c.unit, .config = kq_config,
-                          .unpack = tile_unpack, .run = tile_run};
+                          .unpack = kind->unpack, .run = tile_run};
     amx_drive(&k, &c, w, m, y, ldy, item0, item1);
 }
 
-const char *amx_kq_kernel_name(const amx_weights *w, int64_t m) {
-    const int tiles = m >= w->amx_min_m;
-    switch (w->type) {
-    case AMX_TYPE_Q4_K: return tiles ? "amx_gemm_q4_K_32x16" : vnni_q4_K_kernel_name(w, m);
-    case AMX_TYPE_Q5_K: return tiles ? "amx_gemm_q5_K_32x16" : vnni_q5_K_kernel_name(w, m);
-    case AMX_TYPE_Q6_K: return tiles ? "amx_gemm_q6_K_32x16" : vnni_q6_K_kernel_name(w, m);
-    default: return tiles ? "amx_gemm_iq4_xs_32x16" : vnni_iq4_xs_kernel_name(w, m);
-    }
+void amx_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
+    const amx_kq_kind *kind = w->impl;
+    if (amx_use_tiles(w, m, opts))
+        amx_tile_plan(w, m, kind->name, kq_tile_compute, kind, out);
+    else
+        vnni_kq_plan(w, kind->vnni, m, out);
 }

@@ -69,6 +69,7 @@
 #define REC_D 512  /* d of the 16 columns, fp32 */
 #define REC_M 576  /* Q4_1: m of the 16 columns, fp32 */
 
+/* Q4_1 records carry m after d */
 static size_t rec_bytes(amx_type t) { return t == AMX_TYPE_Q4_1 ? 640 : 576; }
 
 typedef struct {
@@ -187,16 +188,22 @@ LEGACY_FUNCS(Q8_0, q8_0)
 
 /* ---- the dispatch-table entry points --------------------------------------- */
 
-int64_t amx_legacy_n_items(const amx_weights *w, int64_t m, const void *opts) {
-    return amx_use_tiles(w, m, opts) ? amx_tile_items(w, m) : vnni_legacy_n_items(w, m, opts);
-}
+struct amx_legacy_kind {
+    const vnni_legacy_kind *vnni; /* the sibling for m below the threshold */
+    void (*unpack)(const void *ctx, int64_t p, int64_t u0, int64_t u1, uint8_t *dst);
+    void (*run)(const void *ctx, const uint8_t *ub, int64_t u0, int64_t u1, int64_t row, int rows, float *acc);
+    const char *name;
+};
+#define AMX_LEGACY_KIND(tn)                                                                         \
+    const amx_legacy_kind amx_legacy_##tn = {&vnni_legacy_##tn, unpack_##tn, run_##tn,               \
+                                             "amx_gemm_" #tn "_16x16"};
+AMX_LEGACY_KIND(q4_0)
+AMX_LEGACY_KIND(q4_1)
+AMX_LEGACY_KIND(q8_0)
 
-void amx_legacy_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy, int64_t item0,
-                        int64_t item1, const void *opts) {
-    if (!amx_use_tiles(w, m, opts)) {
-        vnni_legacy_compute(w, m, ws, y, ldy, item0, item1, opts);
-        return;
-    }
+static void legacy_tile_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
+                                int64_t ldy, int64_t item0, int64_t item1) {
+    const amx_legacy_kind *kind = p->impl;
     const act_q8_layout l = act_q8_layout_for(m, w->k);
     const uint8_t *base = ws;
     const legacy_ctx c = {
@@ -209,20 +216,15 @@ void amx_legacy_compute(const amx_weights *w, int64_t m, const void *ws, float *
         .qs_stride = l.qs_stride,
         .kb_stride = l.kb_stride,
     };
-    amx_kernel k = {.m_block = 16, .units = w->kb, .unit_bytes = c.rec, .config = legacy_config};
-    switch (w->type) {
-    case AMX_TYPE_Q4_0: k.unpack = unpack_q4_0, k.run = run_q4_0; break;
-    case AMX_TYPE_Q4_1: k.unpack = unpack_q4_1, k.run = run_q4_1; break;
-    default: k.unpack = unpack_q8_0, k.run = run_q8_0; break;
-    }
+    const amx_kernel k = {.m_block = 16, .units = w->kb, .unit_bytes = c.rec, .config = legacy_config,
+                          .unpack = kind->unpack, .run = kind->run};
     amx_drive(&k, &c, w, m, y, ldy, item0, item1);
 }
 
-const char *amx_legacy_kernel_name(const amx_weights *w, int64_t m) {
-    if (m < w->amx_min_m) return vnni_legacy_kernel_name(w, m);
-    switch (w->type) {
-    case AMX_TYPE_Q4_0: return "amx_gemm_q4_0_16x16";
-    case AMX_TYPE_Q4_1: return "amx_gemm_q4_1_16x16";
-    default: return "amx_gemm_q8_0_16x16";
-    }
+void amx_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
+    const amx_legacy_kind *kind = w->impl;
+    if (amx_use_tiles(w, m, opts))
+        amx_tile_plan(w, m, kind->name, legacy_tile_compute, kind, out);
+    else
+        vnni_legacy_plan(w, kind->vnni, m, out);
 }

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include "../dispatch.h"
+#include "../kernel.h"
 
 /*
  * Default smallest m run on tiles: one full A tile. Not measured (no AMX
@@ -35,15 +35,15 @@
  */
 #define AMX_MIN_M_DEFAULT 16
 
-int64_t amx_legacy_n_items(const amx_weights *w, int64_t m, const void *opts);
-void amx_legacy_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy,
-                        int64_t item0, int64_t item1, const void *opts);
-const char *amx_legacy_kernel_name(const amx_weights *w, int64_t m);
+/* The rows' per-type descriptors (impl): the tile kernel and its VNNI sibling. */
+typedef struct amx_legacy_kind amx_legacy_kind;
+extern const amx_legacy_kind amx_legacy_q4_0, amx_legacy_q4_1, amx_legacy_q8_0;
+typedef struct amx_kq_kind amx_kq_kind;
+extern const amx_kq_kind amx_kq_q4_K, amx_kq_q5_K, amx_kq_q6_K, amx_kq_iq4_xs;
 
-int64_t amx_kq_n_items(const amx_weights *w, int64_t m, const void *opts);
-void amx_kq_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy,
-                    int64_t item0, int64_t item1, const void *opts);
-const char *amx_kq_kernel_name(const amx_weights *w, int64_t m);
+/* m >= the resolved amx_min_m: the tile kernel's plan; else the sibling's. */
+void amx_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
+void amx_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
 
 #if defined(AMXQ_TILE_EMULATOR)
 /*

@@ -40,9 +40,11 @@ act_q8K_view act_q8K_layout(void *ws, int64_t m, int64_t k) {
 
 act_q8K_sums act_q8K_sums_for(amx_type type) {
     switch (type) {
+    case AMX_TYPE_Q4_K:
+    case AMX_TYPE_Q5_K: return Q8K_SUMS_MIN;
     case AMX_TYPE_Q6_K: return Q8K_SUMS_BIAS16;
     case AMX_TYPE_IQ4_XS: return Q8K_SUMS_BIAS32;
-    default: return Q8K_SUMS_MIN;
+    default: amxq_type_unreachable("act_q8K_sums_for", type);
     }
 }
 

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../dispatch.h"
+#include "../kernel.h"
 
 #define Q8K_SUMS_BYTES 64
 

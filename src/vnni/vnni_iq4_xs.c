@@ -85,10 +85,9 @@ static __m512i value_table(void) {
 #define IQ4XS_BODY(t, mr) iq4xs_tile(t, mr, value_table())
 KQ_TILES(iq4xs, IQ4XS_BODY)
 
-static const kq_family k_iq4_xs = {
+const kq_family vnni_kq_iq4_xs = {
     .psb = IQ4XS_PSB,
     .tile = KQ_TILE_TABLE(iq4xs),
     KQ_NAMES("iq4_xs"),
 };
 
-KQ_ENTRY_POINTS(iq4_xs, k_iq4_xs)

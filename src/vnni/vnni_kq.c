@@ -67,11 +67,7 @@ static int64_t n_panel_groups(const amx_weights *w) {
     return (panels + KQ_PG - 1) / KQ_PG;
 }
 
-int64_t kq_n_items(const amx_weights *w, int64_t m, const void *opts) {
-    (void)opts;
-    const int64_t rb = row_block(w, m);
-    return (m + rb - 1) / rb * n_panel_groups(w);
-}
+
 
 /* Row blocks of more than one tile, for families with a converter: each
  * panel is converted KQ_KC superblocks at a time into a stack buffer and
@@ -120,10 +116,12 @@ static void convert_rows(const kq_family *f, const amx_weights *w, const act_q8K
     }
 }
 
-void kq_compute(const kq_family *f, const amx_weights *w, int64_t m, const void *ws, float *y,
-                int64_t ldy, int64_t it0, int64_t it1) {
+/* Items: (row block) x (KQ_PG panels), panel groups fastest. */
+static void kq_compute(const amxq_plan *pl, const amx_weights *w, int64_t m, const void *ws, float *y,
+                       int64_t ldy, int64_t it0, int64_t it1) {
+    const kq_family *f = pl->impl;
     const act_q8K_view a = act_q8K_layout((void *)ws, m, w->k);
-    const int64_t rb = row_block(w, m), npg = n_panel_groups(w), panels = (w->n + 15) / 16;
+    const int64_t rb = pl->rows_block, npg = n_panel_groups(w), panels = (w->n + 15) / 16;
     for (int64_t it = it0; it < it1; it++) {
         const int64_t r0 = it / npg * rb, r1 = r0 + rb < m ? r0 + rb : m;
         const int64_t p0 = it % npg * KQ_PG, p1 = p0 + KQ_PG < panels ? p0 + KQ_PG : panels;
@@ -156,6 +154,19 @@ void kq_compute(const kq_family *f, const amx_weights *w, int64_t m, const void 
     }
 }
 
-const char *kq_kernel_name(const kq_family *f, int64_t m) {
-    return m >= 1 && m <= 4 ? f->name_gemv[m] : f->name_gemm;
+void vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, amxq_plan *out) {
+    const int64_t rb = row_block(w, m);
+    *out = (amxq_plan){
+        .kernel = m >= 1 && m <= 4 ? f->name_gemv[m] : f->name_gemm,
+        .rows_block = rb,
+        .cols_block = 16 * KQ_PG,
+        .n_items = (m + rb - 1) / rb * n_panel_groups(w),
+        .compute = kq_compute,
+        .impl = f,
+    };
+}
+
+void vnni_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
+    (void)opts;
+    vnni_kq_plan(w, w->impl, m, out);
 }

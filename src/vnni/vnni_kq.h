@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#include "../dispatch.h"
+#include "../kernel.h"
 
 #define KQ_MR 8 /* rows per tile, at most */
 
@@ -50,22 +50,12 @@ typedef struct {
     const char *name_gemm;            /* m > 4 */
 } kq_family;
 
-int64_t kq_n_items(const amx_weights *w, int64_t m, const void *opts);
-void kq_compute(const kq_family *f, const amx_weights *w, int64_t m, const void *ws, float *y,
-                int64_t ldy, int64_t it0, int64_t it1);
-const char *kq_kernel_name(const kq_family *f, int64_t m);
+/* The rows' descriptors (impl), one per type: vnni_q4_K.c (Q4_K, Q5_K),
+ * vnni_q6_K.c, vnni_iq4_xs.c. */
+extern const kq_family vnni_kq_q4_K, vnni_kq_q5_K, vnni_kq_q6_K, vnni_kq_iq4_xs;
 
-/* dispatch-table entry points: vnni_<t>_compute and vnni_<t>_kernel_name for
- * t = q4_K, q5_K (vnni_q4_K.c), q6_K (vnni_q6_K.c), iq4_xs (vnni_iq4_xs.c);
- * n_items is kq_n_items for all four. */
-#define KQ_DECLARE(fn)                                                                          \
-    void vnni_##fn##_compute(const amx_weights *w, int64_t m, const void *ws, float *y,         \
-                             int64_t ldy, int64_t it0, int64_t it1, const void *opts);         \
-    const char *vnni_##fn##_kernel_name(const amx_weights *w, int64_t m);
-KQ_DECLARE(q4_K)
-KQ_DECLARE(q5_K)
-KQ_DECLARE(q6_K)
-KQ_DECLARE(iq4_xs)
-#undef KQ_DECLARE
+void vnni_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
+/* The plan with an explicit descriptor: the AMX rows' path for small m. */
+void vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, amxq_plan *out);
 
 #endif

@@ -112,19 +112,6 @@ KQ_INLINE void kq_store(const kq_tile *t, const __m512 *acc, int mr) {
     static void name##_8(const kq_tile *t) { body(t, 8); }
 #define KQ_TILE_TABLE(name) {NULL, name##_1, name##_2, name##_3, name##_4, name##_5, name##_6, name##_7, name##_8}
 
-/* The dispatch-table entry points of one type: vnni_<fn>_compute and
- * vnni_<fn>_kernel_name over the kq_family `fam`. */
-#define KQ_ENTRY_POINTS(fn, fam)                                                               \
-    void vnni_##fn##_compute(const amx_weights *w, int64_t m, const void *ws, float *y,         \
-                             int64_t ldy, int64_t it0, int64_t it1, const void *opts) {        \
-        (void)opts;                                                                            \
-        kq_compute(&fam, w, m, ws, y, ldy, it0, it1);                                          \
-    }                                                                                          \
-    const char *vnni_##fn##_kernel_name(const amx_weights *w, int64_t m) {                     \
-        (void)w;                                                                               \
-        return kq_kernel_name(&fam, m);                                                        \
-    }
-
 /* kq_family.name_gemv / name_gemm of a type named `tname` ("q4_K"). */
 #define KQ_NAMES(tname)                                                                        \
     .name_gemv = {NULL, "vnni512_gemv_" tname "_1x16", "vnni512_gemv_" tname "_2x16",          \

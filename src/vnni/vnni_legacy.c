@@ -174,13 +174,16 @@ TILE_FNS(Q4_0, q4_0)
 TILE_FNS(Q4_1, q4_1)
 TILE_FNS(Q8_0, q8_0)
 
-static const tile_fn (*tiles_for(amx_type t))[NV_MAX] {
-    switch (t) {
-    case AMX_TYPE_Q4_0: return k_tiles_q4_0;
-    case AMX_TYPE_Q4_1: return k_tiles_q4_1;
-    default: return k_tiles_q8_0;
-    }
-}
+struct vnni_legacy_kind {
+    const tile_fn (*tiles)[NV_MAX];
+    const char *name_gemv, *name_gemm; /* m <= MR_MAX, larger m */
+};
+#define LEGACY_KIND(tn)                                                                            \
+    const vnni_legacy_kind vnni_legacy_##tn = {k_tiles_##tn, "vnni512_gemv_" #tn "_4x16",           \
+                                               "vnni512_gemm_" #tn "_4x32"};
+LEGACY_KIND(q4_0)
+LEGACY_KIND(q4_1)
+LEGACY_KIND(q8_0)
 
 /* ---- the dispatch-table entry points ------------------------------------- */
 
@@ -189,41 +192,38 @@ size_t vnni_legacy_act_size(const amx_weights *w, int64_t m) { return act_q8_lay
 void vnni_legacy_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
                           int64_t m0, int64_t m1) {
     const act_q8_layout l = act_q8_layout_for(m, w->k);
+    const act_kind act = amxq_type_info(w->type)->act;
+    const int32_t zero = legacy_geometry(w->type, w->kb).zero;
     uint8_t *base = ws;
     for (int64_t i = m0; i < m1; i++) {
         int8_t *qs = (int8_t *)base + i * l.qs_stride;
         float *d = (float *)(base + l.d_off) + i * l.kb_stride;
         void *aux = base + l.aux_off + (size_t)(i * l.kb_stride) * 4;
-        if (w->type == AMX_TYPE_Q4_1)
-            act_quantize_row_q8_1(x + i * ldx, w->k, l.qs_stride, qs, d, aux);
-        else
-            act_quantize_row_q8_0(x + i * ldx, w->k, l.qs_stride, qs, d, aux, w->type == AMX_TYPE_Q4_0 ? 8 : 128);
+        switch (act) {
+        case ACT_Q8_1: act_quantize_row_q8_1(x + i * ldx, w->k, l.qs_stride, qs, d, aux); break;
+        case ACT_Q8_0: act_quantize_row_q8_0(x + i * ldx, w->k, l.qs_stride, qs, d, aux, zero); break;
+        default: amxq_type_unreachable("vnni_legacy_quantize", w->type);
+        }
     }
 }
 
 static int64_t n_panels(const amx_weights *w) { return (w->n + LEGACY_PANEL_ROWS - 1) / LEGACY_PANEL_ROWS; }
-static int group_panels(int64_t m) { return m <= MR_MAX ? DECODE_PANELS : NV_MAX; }
-static int64_t n_groups(const amx_weights *w, int64_t m) { return (n_panels(w) + group_panels(m) - 1) / group_panels(m); }
-static int64_t m_chunks(int64_t m) { return m <= MR_MAX ? 1 : (m + M_CHUNK - 1) / M_CHUNK; }
 
-int64_t vnni_legacy_n_items(const amx_weights *w, int64_t m, const void *opts) {
-    (void)opts;
-    return n_groups(w, m) * m_chunks(m);
-}
-
-void vnni_legacy_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy,
-                         int64_t item0, int64_t item1, const void *opts) {
-    (void)opts;
+/* Items: (group of panels) x (row chunk), rows fastest. Decode (m <= MR_MAX)
+ * takes all rows in one chunk and DECODE_PANELS panels per item; prefill
+ * NV_MAX panels and M_CHUNK rows. */
+static void legacy_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
+                           int64_t ldy, int64_t item0, int64_t item1) {
+    const vnni_legacy_kind *kind = p->impl;
     const act_q8_layout l = act_q8_layout_for(m, w->k);
     const legacy_geom g = legacy_geometry(w->type, w->kb);
-    const tile_fn(*tiles)[NV_MAX] = tiles_for(w->type);
     const uint8_t *base = ws;
-    const int64_t mc = m_chunks(m), np = n_panels(w);
+    const int gp = (int)(p->cols_block / LEGACY_PANEL_ROWS);
+    const int64_t mc = (m + p->rows_block - 1) / p->rows_block, np = n_panels(w);
     for (int64_t it = item0; it < item1; it++) {
         /* rows fastest: consecutive items reuse the same panels from L2 */
-        const int64_t grp = it / mc, i0 = (it % mc) * M_CHUNK;
-        const int64_t i1 = m <= MR_MAX ? m : (i0 + M_CHUNK < m ? i0 + M_CHUNK : m);
-        const int gp = group_panels(m);
+        const int64_t grp = it / mc, i0 = (it % mc) * p->rows_block;
+        const int64_t i1 = i0 + p->rows_block < m ? i0 + p->rows_block : m;
         const int64_t p0 = grp * gp;
         const int nv = (int)(np - p0 < gp ? np - p0 : gp);
         const int64_t n0 = p0 * LEGACY_PANEL_ROWS;
@@ -247,16 +247,26 @@ void vnni_legacy_compute(const amx_weights *w, int64_t m, const void *ws, float 
             a.aux = base + l.aux_off + (size_t)(i * l.kb_stride) * 4;
             a.y = y + i * ldy + n0;
             a.next = i == i0 ? next : NULL;
-            tiles[mr - 1][nv - 1](&a);
+            kind->tiles[mr - 1][nv - 1](&a);
         }
     }
 }
 
-const char *vnni_legacy_kernel_name(const amx_weights *w, int64_t m) {
-    const int gemv = m <= MR_MAX;
-    switch (w->type) {
-    case AMX_TYPE_Q4_0: return gemv ? "vnni512_gemv_q4_0_4x16" : "vnni512_gemm_q4_0_4x32";
-    case AMX_TYPE_Q4_1: return gemv ? "vnni512_gemv_q4_1_4x16" : "vnni512_gemm_q4_1_4x32";
-    default: return gemv ? "vnni512_gemv_q8_0_4x16" : "vnni512_gemm_q8_0_4x32";
-    }
+void vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_t m, amxq_plan *out) {
+    const int decode = m <= MR_MAX;
+    const int gp = decode ? DECODE_PANELS : NV_MAX;
+    const int64_t rows = decode ? m : M_CHUNK;
+    *out = (amxq_plan){
+        .kernel = decode ? kind->name_gemv : kind->name_gemm,
+        .rows_block = rows,
+        .cols_block = (int64_t)gp * LEGACY_PANEL_ROWS,
+        .n_items = (n_panels(w) + gp - 1) / gp * ((m + rows - 1) / rows),
+        .compute = legacy_compute,
+        .impl = kind,
+    };
+}
+
+void vnni_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
+    (void)opts;
+    vnni_legacy_plan(w, w->impl, m, out);
 }

@@ -4,14 +4,17 @@
 #ifndef AMXQ_VNNI_LEGACY_H
 #define AMXQ_VNNI_LEGACY_H
 
-#include "../dispatch.h"
+#include "../kernel.h"
+
+/* The family's per-type descriptors (the rows' impl): tiles and names. */
+typedef struct vnni_legacy_kind vnni_legacy_kind;
+extern const vnni_legacy_kind vnni_legacy_q4_0, vnni_legacy_q4_1, vnni_legacy_q8_0;
 
 size_t vnni_legacy_act_size(const amx_weights *w, int64_t m);
 void vnni_legacy_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
                           int64_t m0, int64_t m1);
-int64_t vnni_legacy_n_items(const amx_weights *w, int64_t m, const void *opts);
-void vnni_legacy_compute(const amx_weights *w, int64_t m, const void *ws, float *y, int64_t ldy,
-                         int64_t item0, int64_t item1, const void *opts);
-const char *vnni_legacy_kernel_name(const amx_weights *w, int64_t m);
+void vnni_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
+/* The plan with an explicit descriptor: the AMX rows' path for small m. */
+void vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_t m, amxq_plan *out);
 
 #endif

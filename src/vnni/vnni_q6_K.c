@@ -109,7 +109,7 @@ KQ_INLINE void q6_tile(const kq_tile *t, const int mr, const int conv) {
 KQ_TILES(q6k, Q6K_BODY)
 KQ_TILES(q6kc, Q6K_CONV_BODY)
 
-static const kq_family k_q6_K = {
+const kq_family vnni_kq_q6_K = {
     .psb = Q6K_PSB,
     .tile = KQ_TILE_TABLE(q6k),
     .convert = q6_convert,
@@ -118,4 +118,3 @@ static const kq_family k_q6_K = {
     KQ_NAMES("q6_K"),
 };
 
-KQ_ENTRY_POINTS(q6_K, k_q6_K)

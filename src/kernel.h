@@ -1,0 +1,70 @@
+/*
+ * The contract between the core (api.c) and the kernel families (ref/,
+ * vnni/, tiles/): the packed-weight handle, the per-call options a kernel
+ * sees, the plan a family's select makes for one call, and the balanced work
+ * split. Families include this header and the headers below them (formats,
+ * repack); never the dispatch table (dispatch.h) or the core.
+ *
+ * One decision per call. For each multiply the core asks the handle's row
+ * once: select(w, m, opts, &plan). The plan names the kernel that will run,
+ * its work-item blocking, the number of items and the compute entry; the core
+ * then runs plan.compute over items split between threads, and
+ * amx_weights_kernel / amx_gemm_kernel report plan.kernel, so the name a
+ * caller is told is the kernel that runs.
+ */
+#ifndef AMXQ_KERNEL_H
+#define AMXQ_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "amxq.h"
+
+struct amxq_variant; /* dispatch.h: the core's table row */
+
+/* The packed-weight handle behind amx_weights. */
+struct amx_weights {
+    uint64_t magic;                 /* AMXQ_WEIGHTS_MAGIC while alive */
+    const struct amxq_variant *v;   /* the table row (the core's business) */
+    const void *impl;               /* the row's per-type kernel descriptor, defined by its family */
+    amx_type type;
+    int32_t amx_min_m;              /* default AMX threshold (AMX rows only) */
+    int64_t n, k;
+    int64_t kb;                     /* blocks per row */
+    size_t gguf_bytes;
+    uint8_t *base;                  /* allocation: header, then payload */
+    size_t packed_bytes;            /* header + payload */
+    const uint8_t *data;            /* payload, 64-byte aligned */
+};
+#define AMXQ_WEIGHTS_MAGIC 0x616d78712d777431ull
+
+/* Per-call options as the kernels see them, resolved from amx_gemm_opts and
+ * the handle's defaults. */
+typedef struct {
+    int32_t amx_min_m; /* AMX rows: m >= amx_min_m runs on tiles */
+} amxq_call_opts;
+
+typedef struct amxq_plan amxq_plan;
+
+/* Work items [item0, item1) of the plan: each item writes only its outputs
+ * (a rows_block x cols_block rectangle of y, smaller at the edges), and how
+ * items are split never changes a result. */
+typedef void (*amxq_compute_fn)(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws,
+                                float *y, int64_t ldy, int64_t item0, int64_t item1);
+
+struct amxq_plan {
+    const char *kernel;      /* the name of the kernel that runs */
+    int64_t rows_block;      /* activation rows per work item */
+    int64_t cols_block;      /* output columns per work item */
+    int64_t n_items;
+    amxq_compute_fn compute;
+    const void *impl;        /* the family descriptor compute runs with */
+};
+
+/* Balanced contiguous split of n items over nth workers. */
+static inline void amxq_split(int64_t n, int ith, int nth, int64_t *b, int64_t *e) {
+    *b = n * ith / nth;
+    *e = n * (ith + 1) / nth;
+}
+
+#endif
