@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "bench_driver.h"
+#include "../src/cpu.h"
 #include "../src/dispatch.h"
 
 #define MAX_VARIANTS 8      /* table rows measured per type: one per ISA today */
@@ -275,10 +276,12 @@ static int choose_variants(const options *o, amx_type type, choice *out) {
     int n = 0, have_scalar = 0;
     const char *why;
     if (o->sel == SEL_AUTO) {
+        /* what amx_pack_weights' AUTO picks: the library's preference order */
         const amxq_variant *best = NULL;
-        for (size_t i = 0; i < nv; i++)
-            if (tab[i].type == type && amx_cpu_supports(tab[i].isa, NULL) && (!best || tab[i].isa > best->isa))
-                best = &tab[i];
+        size_t nf;
+        const amx_isa *pref = amxq_isa_preference(&nf);
+        for (size_t i = 0; i < nf && !best; i++)
+            if (amx_cpu_supports(pref[i], NULL)) best = amxq_find_variant(type, pref[i]);
         if (best) out[n++] = (choice){best, AMX_ISA_AUTO, 1};
         else skip(amx_type_name(type), "no row of the dispatch table can run here");
     } else {

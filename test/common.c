@@ -16,8 +16,7 @@ int test_finish(const char *name) {
     return g_failures ? 1 : 0;
 }
 
-const amx_type k_all_types[7] = {AMX_TYPE_Q4_0, AMX_TYPE_Q4_1, AMX_TYPE_Q8_0, AMX_TYPE_Q4_K,
-                                 AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS};
+
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
 void rng_seed(uint64_t s) { g_rng = s ? s : 1; }

@@ -34,9 +34,9 @@ uint64_t rng_u64(void);
 float rng_uniform(float lo, float hi);
 float rng_normal(void);
 
-/* All implemented types, in table order. */
-extern const amx_type k_all_types[7];
-#define N_TYPES 7
+/* All implemented types, from the library's own table. */
+#define N_TYPES ((int)amx_type_count())
+#define k_all_types_at(i) amx_type_at(i)
 
 /* Scale ranges for generated blocks. */
 typedef enum {

@@ -30,7 +30,7 @@ int main(int argc, char **argv) {
 
     const int64_t n = 40, k = 512;
     for (int ti = 0; ti < N_TYPES; ti++) {
-        const amx_type t = k_all_types[ti];
+        const amx_type t = k_all_types_at(ti);
         const size_t sz = gguf_bytes(t, n, k);
         uint8_t *w = malloc(sz);
         gen_weights(t, n, k, w, GEN_NORMAL);

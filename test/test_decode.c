@@ -185,7 +185,7 @@ static void test_iq4_xs(void) {
 
 static void test_zero_blocks(void) {
     for (int ti = 0; ti < N_TYPES; ti++) {
-        const amx_type t = k_all_types[ti];
+        const amx_type t = k_all_types_at(ti);
         const int bs = amx_type_block_size(t), bb = amx_type_block_bytes(t);
         uint8_t *blk = calloc(1, (size_t)bb);
         float *out = malloc((size_t)bs * sizeof(float));

@@ -39,7 +39,7 @@ int main(void) {
     static const int64_t ms[] = {1, 2, 3, 17, 33};
     static const int64_t ns[] = {1, 15, 16, 17, 33, 100};
     for (int ti = 0; ti < N_TYPES; ti++) {
-        const amx_type t = k_all_types[ti];
+        const amx_type t = k_all_types_at(ti);
         const int64_t bs = amx_type_block_size(t);
         const int64_t ks[] = {bs, 2 * bs, 3 * bs, 4096, 4096 + bs};
         double worst = 0.0;
