@@ -64,6 +64,7 @@
 #include "../formats.h"
 #include "../repack/repack_kquants.h"
 #include "../vnni/act_q8_K.h"
+#include "../vnni/kq_decode.h"
 #include "../vnni/vnni_kq.h"
 #include "amx_common.h"
 
@@ -149,8 +150,9 @@ AMX_INLINE void split_line(__m512i u, const col_scale *cs, const int bias, uint8
 #define LO_LINE(unit, kl) ((unit) + U_STEP * ((kl) / 16) + 64 * ((kl) % 16))
 #define HI_LINE(unit, kl) (LO_LINE(unit, kl) + 1024)
 
+/* The weight bytes of each line come from the layout's decoders
+ * (kq_decode.h), the ones the VNNI kernels use. */
 AMX_INLINE void unpack_q45(const uint8_t *P, uint8_t *unit, const int q5) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10);
     const size_t off_qs = q5 ? Q5K_OFF_QS : Q4K_OFF_QS;
     for (int cc = 0; cc < 4; cc++) {
         /* lines 8cc..8cc+7: low nibbles sub-block 2cc (K-lines 16cc + L), high 2cc+1 (16cc + 8 + L) */
@@ -158,18 +160,15 @@ AMX_INLINE void unpack_q45(const uint8_t *P, uint8_t *unit, const int q5) {
         const col_scale s1 = col_scale_of(P + Q4K_OFF_SC + 16 * (2 * cc + 1), 0);
         for (int l = 0; l < 8; l++) {
             const __m512i line = _mm512_loadu_si512(P + off_qs + 64 * (8 * cc + l));
-            __m512i u0 = _mm512_and_si512(line, m4), u1 = _mm512_and_si512(_mm512_srli_epi16(line, 4), m4);
-            AMX_COUNT(unpack_alu, 3);
+            __m512i u0 = kq_nibbles(line, 0), u1 = kq_nibbles(line, 1);
+            AMX_COUNT(unpack_alu, KQ_NIBBLES_OPS(0) + KQ_NIBBLES_OPS(1));
             AMX_COUNT(unpack_mem, 1);
             if (q5) {
-                /* qh line l: bit s = 5th bit of sub-block s, moved to bit 4 */
+                /* qh line l: the 5th bits of sub-blocks 2cc and 2cc + 1 */
                 const __m512i h = _mm512_loadu_si512(P + Q5K_OFF_QH + 64 * l);
-                const int s = 2 * cc;
-                const __m512i h0 = s < 4 ? _mm512_slli_epi16(h, 4 - s) : _mm512_srli_epi16(h, s - 4);
-                const __m512i h1 = s + 1 < 4 ? _mm512_slli_epi16(h, 3 - s) : _mm512_srli_epi16(h, s - 3);
-                u0 = _mm512_or_si512(u0, _mm512_and_si512(h0, bit4));
-                u1 = _mm512_or_si512(u1, _mm512_and_si512(h1, bit4));
-                AMX_COUNT(unpack_alu, 6);
+                u0 = kq_q5_merge(u0, h, 2 * cc);
+                u1 = kq_q5_merge(u1, h, 2 * cc + 1);
+                AMX_COUNT(unpack_alu, 2 * KQ_Q5_MERGE_OPS);
                 AMX_COUNT(unpack_mem, 1);
             }
             split_line(u0, &s0, 0, LO_LINE(unit, 16 * cc + l), HI_LINE(unit, 16 * cc + l));
@@ -186,24 +185,14 @@ AMX_INLINE void unpack_q45(const uint8_t *P, uint8_t *unit, const int q5) {
 }
 
 AMX_INLINE void unpack_q6(const uint8_t *P, uint8_t *unit) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F), fld = _mm512_set1_epi8(0x30);
     /* 16-element group gg = 8h + g covers K-lines 4gg..4gg+3 (see vnni_q6_K.c) */
     for (int gg = 0; gg < 16; gg++) {
         const int h = gg / 8, g = gg % 8;
         const col_scale cs = col_scale_of(P + Q6K_OFF_SC + 16 * gg, 5);
         for (int j = 0; j < 4; j++) {
-            __m512i v = _mm512_loadu_si512(P + Q6K_QL_LINE(h, 4 * (g & 3) + j));
-            if (g >= 4) v = _mm512_srli_epi16(v, 4);
-            v = _mm512_and_si512(v, m4);
-            __m512i hb = _mm512_loadu_si512(P + Q6K_QH_LINE(h, 4 * (g & 1) + j));
-            switch (g >> 1) {
-            case 0: hb = _mm512_slli_epi16(hb, 4); break;
-            case 1: hb = _mm512_slli_epi16(hb, 2); break;
-            case 3: hb = _mm512_srli_epi16(hb, 2); break;
-            default: break;
-            }
-            v = _mm512_or_si512(v, _mm512_and_si512(hb, fld));
-            AMX_COUNT(unpack_alu, 3 + (g >= 4) + (g >> 1 != 2));
+            __m512i v = kq_nibbles(_mm512_loadu_si512(P + KQ_Q6_QL(h, g, j)), g >= 4);
+            v = kq_q6_merge(v, _mm512_loadu_si512(P + KQ_Q6_QH(h, g, j)), g);
+            AMX_COUNT(unpack_alu, KQ_NIBBLES_OPS(g >= 4) + KQ_Q6_MERGE_OPS(g));
             AMX_COUNT(unpack_mem, 2);
             split_line(v, &cs, 1, LO_LINE(unit, 4 * gg + j), HI_LINE(unit, 4 * gg + j));
         }
@@ -214,15 +203,13 @@ AMX_INLINE void unpack_q6(const uint8_t *P, uint8_t *unit) {
 }
 
 AMX_INLINE void unpack_iq4(const uint8_t *P, uint8_t *unit, const __m512i table) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int s = 0; s < 8; s++) {
         /* lines 4s+L: low nibbles K-lines 8s + L, high 8s + 4 + L; values + 128 from the table */
         const col_scale cs = col_scale_of(P + IQ4XS_OFF_LS + 16 * s, 7);
         for (int l = 0; l < 4; l++) {
             const __m512i line = _mm512_loadu_si512(P + IQ4XS_OFF_QS + 64 * (4 * s + l));
-            const __m512i u0 = _mm512_shuffle_epi8(table, _mm512_and_si512(line, m4));
-            const __m512i u1 = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(line, 4), m4));
-            AMX_COUNT(unpack_alu, 5);
+            const __m512i u0 = kq_iq4_values(table, line, 0), u1 = kq_iq4_values(table, line, 1);
+            AMX_COUNT(unpack_alu, KQ_IQ4_VALUES_OPS(0) + KQ_IQ4_VALUES_OPS(1));
             AMX_COUNT(unpack_mem, 1);
             split_line(u0, &cs, 1, LO_LINE(unit, 8 * s + l), HI_LINE(unit, 8 * s + l));
             split_line(u1, &cs, 1, LO_LINE(unit, 8 * s + 4 + l), HI_LINE(unit, 8 * s + 4 + l));
@@ -250,9 +237,7 @@ static void tile_unpack_q6_K(const void *cv, int64_t p, int64_t u0, int64_t u1, 
 }
 static void tile_unpack_iq4_xs(const void *cv, int64_t p, int64_t u0, int64_t u1, uint8_t *dst) {
     const kq_ctx *c = cv;
-    uint8_t tb[64];
-    for (int i = 0; i < 64; i++) tb[i] = (uint8_t)(amxq_kvalues_iq4nl[i % 16] + 128);
-    const __m512i table = _mm512_loadu_si512(tb);
+    const __m512i table = kq_iq4_table();
     for (int64_t b = u0; b < u1; b++) unpack_iq4(unit_src(c, p, b), dst + (size_t)(b - u0) * c->unit, table);
 }
 

@@ -32,7 +32,6 @@
 
 KQ_INLINE void iq4xs_tile(const kq_tile *t, const int mr, const __m512i table) {
     const int na = mr <= 2 ? 2 : 1;
-    const __m512i lo4 = _mm512_set1_epi8(0x0F);
     __m512 acc[KQ_MR];
     for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < t->kb; b++) {
@@ -53,8 +52,7 @@ KQ_INLINE void iq4xs_tile(const kq_tile *t, const int mr, const __m512i table) {
 #pragma GCC unroll 4
             for (int l = 0; l < 4; l++) {
                 const __m512i line = _mm512_loadu_si512(p + IQ4XS_OFF_QS + 64 * (4 * s + l));
-                const __m512i vlo = _mm512_shuffle_epi8(table, _mm512_and_si512(line, lo4));
-                const __m512i vhi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(line, 4), lo4));
+                const __m512i vlo = kq_iq4_values(table, line, 0), vhi = kq_iq4_values(table, line, 1);
                 const int a = l % na;
                 for (int r = 0; r < mr; r++) {
                     const int8_t *ar = qa + r * t->q_stride + 32 * s + 4 * l;
@@ -75,14 +73,7 @@ KQ_INLINE void iq4xs_tile(const kq_tile *t, const int mr, const __m512i table) {
     kq_store(t, acc, mr);
 }
 
-/* kvalues_iq4nl + 128 in each 128-bit lane */
-static __m512i value_table(void) {
-    uint8_t tb[64];
-    for (int i = 0; i < 64; i++) tb[i] = (uint8_t)(amxq_kvalues_iq4nl[i % 16] + 128);
-    return _mm512_loadu_si512(tb);
-}
-
-#define IQ4XS_BODY(t, mr) iq4xs_tile(t, mr, value_table())
+#define IQ4XS_BODY(t, mr) iq4xs_tile(t, mr, kq_iq4_table())
 KQ_TILES(iq4xs, IQ4XS_BODY)
 
 const kq_family vnni_kq_iq4_xs = {

@@ -6,9 +6,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kq_decode.h" /* KQ_INLINE and the line decoders */
 #include "vnni_kq.h"
-
-#define KQ_INLINE static inline __attribute__((always_inline))
 
 /* A dword from memory in all 16 lanes; vpdpbusd takes it as an embedded
  * broadcast operand, so it costs a load, not an ALU op. */

@@ -12,7 +12,8 @@
  * The float update per superblock is
  *     acc += (T*d - Mn*dmin) * d_a       (cvt, mul, fmsub, fma)
  * Unpacking: Q5_K takes the low nibbles by AND 0x0F, the high ones by shift
- * + AND, and adds the 5th bit from the qh line (shift + AND 0x10 + OR).
+ * + AND, and adds the 5th bit from the qh line (shift + AND 0x10 + OR; the
+ * decoders of kq_decode.h, shared with the AMX unpack).
  * Q4_K saves the shift: high nibbles are used in place, AND 0xF0, i.e. 16 q,
  * and the even sub-blocks' scales are multiplied by 16 instead, so the
  * superblock sum is exactly 16 T and is scaled by d/16. Both are exact
@@ -55,7 +56,7 @@
 KQ_INLINE void q45_tile(const kq_tile *t, const int mr, const int q5) {
     const size_t psb = q5 ? Q5K_PSB : Q4K_PSB, off_qs = q5 ? Q5K_OFF_QS : Q4K_OFF_QS;
     const int na = mr <= 2 ? 2 : 1;
-    const __m512i lo4 = _mm512_set1_epi8(0x0F), hi4 = _mm512_set1_epi8((char)0xF0), bit4 = _mm512_set1_epi8(0x10);
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), hi4 = _mm512_set1_epi8((char)0xF0);
     __m512 acc[KQ_MR];
     for (int r = 0; r < mr; r++) acc[r] = _mm512_setzero_ps();
     for (int64_t b = 0; b < t->kb; b++) {
@@ -78,12 +79,7 @@ KQ_INLINE void q45_tile(const kq_tile *t, const int mr, const int q5) {
                 if (!q5) {
                     v = _mm512_and_si512(v, s & 1 ? hi4 : lo4);
                 } else {
-                    if (s & 1) v = _mm512_srli_epi16(v, 4);
-                    v = _mm512_and_si512(v, lo4);
-                    __m512i h = _mm512_loadu_si512(p + Q5K_OFF_QH + 64 * j);
-                    if (s < 4) h = _mm512_slli_epi16(h, 4 - s);
-                    else if (s > 4) h = _mm512_srli_epi16(h, s - 4);
-                    v = _mm512_or_si512(v, _mm512_and_si512(h, bit4));
+                    v = kq_q5_merge(kq_nibbles(v, s & 1), _mm512_loadu_si512(p + Q5K_OFF_QH + 64 * j), s);
                 }
                 const int a = j % na;
                 for (int r = 0; r < mr; r++)

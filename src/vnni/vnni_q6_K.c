@@ -41,21 +41,11 @@
 #include "act_q8_K.h"
 #include "vnni_kq_simd.h"
 
-/* Weight vector j (0..3) of group g (0..7) of half h: q + 32 as bytes. */
+/* Weight vector j (0..3) of group g (0..7) of half h: q + 32 as bytes
+ * (kq_decode.h). */
 KQ_INLINE __m512i q6_unpack(const uint8_t *p, int h, int g, int j) {
-    const __m512i lo4 = _mm512_set1_epi8(0x0F), fld = _mm512_set1_epi8(0x30);
-    const int lq = 4 * (g & 3), lh = 4 * (g & 1); /* first ql / qh line of the group */
-    __m512i v = kq_load_line(p + Q6K_QL_LINE(h, lq + j));
-    if (g >= 4) v = _mm512_srli_epi16(v, 4);
-    v = _mm512_and_si512(v, lo4);
-    __m512i hb = kq_load_line(p + Q6K_QH_LINE(h, lh + j));
-    switch (g >> 1) {
-    case 0: hb = _mm512_slli_epi16(hb, 4); break;
-    case 1: hb = _mm512_slli_epi16(hb, 2); break;
-    case 3: hb = _mm512_srli_epi16(hb, 2); break;
-    default: break;
-    }
-    return _mm512_or_si512(v, _mm512_and_si512(hb, fld));
+    const __m512i v = kq_nibbles(kq_load_line(p + KQ_Q6_QL(h, g, j)), g >= 4);
+    return kq_q6_merge(v, kq_load_line(p + KQ_Q6_QH(h, g, j)), g);
 }
 
 /* One superblock as 64 lines of 8-bit weights, line 4gg + j. */

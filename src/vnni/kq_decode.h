@@ -1,0 +1,98 @@
+/*
+ * Line decoders of the p16 K-quant layouts (src/repack/repack_kquants.h):
+ * how a 64-byte line of a panel superblock becomes 64 unsigned weight bytes
+ * (16 columns x 4 K, VNNI order). The one copy for both kernel families:
+ * the VNNI kernels (vnni_q4_K.c, vnni_q6_K.c, vnni_iq4_xs.c) feed the bytes
+ * to vpdpbusd, the AMX unpack (src/tiles/amx_kquants.c) splits them into
+ * tile planes.
+ *
+ * The decoders take lines the caller has loaded: the callers load them
+ * their own way (vnni_q6_K.c through kq_load_line, which hides the address
+ * from GCC) and in their own order. AVX-512 F/BW only, so the header can be
+ * included from src/vnni (avx512_args) and src/tiles (amx_args, or
+ * avx512_args in the emulator build).
+ *
+ * Next to each decoder, KQ_*_OPS: the vector ALU ops it issues (its
+ * constants are hoisted out of the callers' loops and not counted), which
+ * amx_kquants.c counts for its instruction-mix model (AMX_COUNT).
+ */
+#ifndef AMXQ_VNNI_KQ_DECODE_H
+#define AMXQ_VNNI_KQ_DECODE_H
+
+#if !defined(__AVX512F__) || !defined(__AVX512BW__)
+#error "kq_decode.h needs the AVX-512 flags (avx512_args or amx_args)"
+#endif
+
+#include <immintrin.h>
+#include <stdint.h>
+
+#include "../formats.h"
+#include "../repack/repack_kquants.h"
+
+#define KQ_INLINE static inline __attribute__((always_inline))
+
+/* ---- 4-bit payloads (Q4_K, Q5_K, Q6_K's ql lines, IQ4_XS's indices) ------ */
+
+/* The low (hi = 0) or high (hi = 1) nibble of every byte, as 0..15. (The
+ * VNNI Q4_K kernel takes its high nibbles in place, AND 0xF0, as 16 q: see
+ * vnni_q4_K.c.) */
+KQ_INLINE __m512i kq_nibbles(__m512i line, const int hi) {
+    if (hi) line = _mm512_srli_epi16(line, 4);
+    return _mm512_and_si512(line, _mm512_set1_epi8(0x0F));
+}
+#define KQ_NIBBLES_OPS(hi) (1 + !!(hi))
+
+/* ---- Q5_K: the 5th bit -------------------------------------------------- */
+
+/* v (sub-block s's nibbles, kq_nibbles) with the 5th bit of sub-block s
+ * (0..7) merged in as bit 4: qh line L holds it as bit s of each byte, for
+ * the K values of qs line L of that sub-block. The shift is by 0 for s = 4:
+ * no instruction where s is a constant (the unrolled VNNI loop), one where
+ * it is not (the AMX unpack's loop), so it is counted. */
+KQ_INLINE __m512i kq_q5_merge(__m512i v, __m512i qh, const int s) {
+    qh = s < 4 ? _mm512_slli_epi16(qh, 4 - s) : _mm512_srli_epi16(qh, s - 4);
+    return _mm512_or_si512(v, _mm512_and_si512(qh, _mm512_set1_epi8(0x10)));
+}
+#define KQ_Q5_MERGE_OPS 3
+
+/* ---- Q6_K: the 6-bit value ---------------------------------------------- */
+
+/* VNNI row j (0..3) of 16-element group g (0..7) of half h (0, 1) reads ql
+ * line 4(g & 3) + j (its high nibbles for g >= 4) and qh line 4(g & 1) + j,
+ * field g >> 1 of each qh byte (ggml's element order, see vnni_q6_K.c).
+ * Byte offsets in the panel superblock: */
+#define KQ_Q6_QL(h, g, j) Q6K_QL_LINE(h, 4 * ((g) & 3) + (j))
+#define KQ_Q6_QH(h, g, j) Q6K_QH_LINE(h, 4 * ((g) & 1) + (j))
+
+/* v (the group's nibbles of its ql line, kq_nibbles(ql, g >= 4)) with the
+ * 2 high bits of group g from its qh line (field g >> 1 of each byte) merged
+ * in as bits 4-5: q + 32 (0..63) of the 64 weights. */
+KQ_INLINE __m512i kq_q6_merge(__m512i v, __m512i qh, const int g) {
+    switch (g >> 1) {
+    case 0: qh = _mm512_slli_epi16(qh, 4); break;
+    case 1: qh = _mm512_slli_epi16(qh, 2); break;
+    case 3: qh = _mm512_srli_epi16(qh, 2); break;
+    default: break;
+    }
+    return _mm512_or_si512(v, _mm512_and_si512(qh, _mm512_set1_epi8(0x30)));
+}
+#define KQ_Q6_MERGE_OPS(g) (2 + ((g) >> 1 != 2))
+
+/* ---- IQ4_XS: the value table -------------------------------------------- */
+
+/* kvalues_iq4nl + 128 (1..241, unsigned for vpdpbusd) in each 128-bit lane:
+ * the vpshufb table of kq_iq4_values. */
+KQ_INLINE __m512i kq_iq4_table(void) {
+    uint8_t tb[64];
+    for (int i = 0; i < 64; i++) tb[i] = (uint8_t)(amxq_kvalues_iq4nl[i % 16] + 128);
+    return _mm512_loadu_si512(tb);
+}
+
+/* The values + 128 that the low (hi = 0) or high (hi = 1) nibbles of a qs
+ * line index. */
+KQ_INLINE __m512i kq_iq4_values(__m512i table, __m512i line, const int hi) {
+    return _mm512_shuffle_epi8(table, kq_nibbles(line, hi));
+}
+#define KQ_IQ4_VALUES_OPS(hi) (KQ_NIBBLES_OPS(hi) + 1)
+
+#endif
