@@ -4,7 +4,6 @@
  * call leaves the caller's memory exactly as it was.
  */
 
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,6 +14,7 @@
 #include "dispatch.h"
 #include "formats.h"
 #include "pool.h"
+#include "scratch.h"
 #include "version.h"
 #include "ref/ref.h"
 
@@ -315,35 +315,12 @@ amx_status amx_dequantize(amx_type type, int64_t n_elements, const void *data, s
 
 /* ---- multiply -------------------------------------------------------------- */
 
-/* A grow-only activation workspace per calling thread, freed at thread exit. */
-static pthread_key_t g_ws_key;
-static pthread_once_t g_ws_once = PTHREAD_ONCE_INIT;
-static __thread void *t_ws;
-static __thread size_t t_ws_size;
+/* A grow-only activation workspace per calling thread, page-aligned, freed
+ * at thread exit (scratch.h; the tile kernels' unpack scratch is another
+ * slot: both are live in the same call). */
+static void *workspace_get(size_t bytes) { return amxq_scratch_get(AMXQ_SCRATCH_WORKSPACE, bytes, 4096); }
 
-static void ws_key_init(void) { pthread_key_create(&g_ws_key, free); }
-
-static void *workspace_get(size_t bytes) {
-    pthread_once(&g_ws_once, ws_key_init);
-    if (bytes <= t_ws_size) return t_ws;
-    const size_t sz = (bytes + 4095) & ~(size_t)4095;
-    void *p = aligned_alloc(4096, sz);
-    if (!p) return NULL;
-    free(t_ws);
-    t_ws = p;
-    t_ws_size = sz;
-    pthread_setspecific(g_ws_key, p);
-    return p;
-}
-
-static void workspace_trim(void) {
-    if (t_ws_size > WORKSPACE_KEEP_MAX) {
-        free(t_ws);
-        t_ws = NULL;
-        t_ws_size = 0;
-        pthread_setspecific(g_ws_key, NULL);
-    }
-}
+static void workspace_trim(void) { amxq_scratch_trim(AMXQ_SCRATCH_WORKSPACE, WORKSPACE_KEEP_MAX); }
 
 typedef struct {
     const amx_weights *w;

@@ -4,35 +4,19 @@
  */
 #include "amx_common.h"
 
-#include <pthread.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "../scratch.h"
 
 /* ---- per-thread scratch ---------------------------------------------------- */
 
-/* Grow-only, at most AMX_SCRATCH_MAX bytes, freed when the thread exits. */
-static pthread_key_t g_scratch_key;
-static pthread_once_t g_scratch_once = PTHREAD_ONCE_INIT;
-static int g_scratch_key_ok;
-static _Thread_local uint8_t *t_scratch;
-static _Thread_local size_t t_scratch_size;
-
-static void scratch_key_init(void) { g_scratch_key_ok = pthread_key_create(&g_scratch_key, free) == 0; }
-
 static int scratch_refused(void);
 
+/* The thread's unpack scratch: grow-only, at most AMX_SCRATCH_MAX bytes (the
+ * driver's chunks), freed when the thread exits (scratch.h). */
 static uint8_t *scratch_get(size_t bytes) {
     if (scratch_refused()) return NULL;
-    if (bytes <= t_scratch_size) return t_scratch;
-    pthread_once(&g_scratch_once, scratch_key_init);
-    if (!g_scratch_key_ok) return NULL;
-    uint8_t *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    if (!p) return NULL;
-    free(t_scratch);
-    t_scratch = p;
-    t_scratch_size = bytes;
-    pthread_setspecific(g_scratch_key, p);
-    return p;
+    return amxq_scratch_get(AMXQ_SCRATCH_TILES, bytes, 64);
 }
 
 /* ---- counters -------------------------------------------------------------- */
