@@ -28,10 +28,8 @@ static unsigned char *read_all(size_t *len) {
 }
 
 static amx_type type_by_name(const char *s) {
-    static const amx_type all[] = {AMX_TYPE_Q4_0, AMX_TYPE_Q4_1, AMX_TYPE_Q8_0, AMX_TYPE_Q4_K,
-                                   AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        if (!strcmp(amx_type_name(all[i]), s)) return all[i];
+    const amx_type t = amx_type_from_name(s);
+    if (t != (amx_type)-1) return t;
     fprintf(stderr, "unknown type %s\n", s);
     exit(2);
 }
