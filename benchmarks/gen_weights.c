@@ -123,6 +123,12 @@ static int gen_block(amx_type type, rng_t *r, float sigma, uint8_t *out) {
         b->d = h((next(r) & 1 ? -1.0f : 1.0f) * block_amax(r, sigma) / 8.0f);
         nibbles(r, b->qs, 16);
     } break;
+    case AMX_TYPE_IQ4_NL: {
+        block_iq4_nl *b = (block_iq4_nl *)out;
+        /* the table spans -127..113: d = max / 127 */
+        b->d = h(block_amax(r, sigma) / 127.0f);
+        nibbles(r, b->qs, 16);
+    } break;
     case AMX_TYPE_Q4_1: {
         block_q4_1 *b = (block_q4_1 *)out;
         const float lo = block_amax(r, sigma), hi = block_amax(r, sigma);

@@ -70,6 +70,7 @@ typedef enum amx_type {
     AMX_TYPE_Q4_0 = 2,   /* 32-element blocks, 18 bytes */
     AMX_TYPE_Q4_1 = 3,   /* 32-element blocks, 20 bytes */
     AMX_TYPE_Q8_0 = 8,   /* 32-element blocks, 34 bytes */
+    AMX_TYPE_IQ4_NL = 20, /* 32-element blocks, 18 bytes: 4-bit indices into a fixed nonlinear table */
     AMX_TYPE_Q4_K = 12,  /* 256-element blocks, 144 bytes */
     AMX_TYPE_Q5_K = 13,  /* 256-element blocks, 176 bytes */
     AMX_TYPE_Q6_K = 14,  /* 256-element blocks, 210 bytes */

@@ -16,6 +16,7 @@
 #define QK_K 256
 
 typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;              /* 18 B */
+typedef struct { uint16_t d; uint8_t qs[16]; } block_iq4_nl;            /* 18 B: indices into amxq_kvalues_iq4nl */
 typedef struct { uint16_t d, m; uint8_t qs[16]; } block_q4_1;           /* 20 B */
 typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;               /* 34 B */
 typedef struct { uint16_t d, s; int8_t qs[32]; } block_q8_1;            /* 36 B, s = d * sum(qs) */
@@ -26,6 +27,7 @@ typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } block_q8_K;      
 typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[4]; uint8_t qs[128]; } block_iq4_xs; /* 136 B */
 
 _Static_assert(sizeof(block_q4_0) == 18, "block_q4_0");
+_Static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl");
 _Static_assert(sizeof(block_q4_1) == 20, "block_q4_1");
 _Static_assert(sizeof(block_q8_0) == 34, "block_q8_0");
 _Static_assert(sizeof(block_q8_1) == 36, "block_q8_1");

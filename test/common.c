@@ -72,6 +72,11 @@ void gen_weights(amx_type t, int64_t n, int64_t k, uint8_t *out, gen_mode mode) 
             x->m = fp32_to_fp16(-fp16_to_fp32(gen_scale(mode, 1)) * (mode == GEN_EXTREME ? 1.0f : 8.0f));
             fill_random(x->qs, sizeof x->qs);
         } break;
+        case AMX_TYPE_IQ4_NL: {
+            block_iq4_nl *x = (block_iq4_nl *)out + b;
+            x->d = gen_scale(mode, 1);
+            fill_random(x->qs, sizeof x->qs);
+        } break;
         case AMX_TYPE_Q8_0: {
             block_q8_0 *x = (block_q8_0 *)out + b;
             x->d = gen_scale(mode, 1);
@@ -203,6 +208,7 @@ static int ref_depth(amx_type t, int64_t k) {
     const int64_t nb = k / amx_type_block_size(t);
     switch (t) {
     case AMX_TYPE_Q4_0:
+    case AMX_TYPE_IQ4_NL:
     case AMX_TYPE_Q8_0: return (int)nb + 3;
     case AMX_TYPE_Q4_1: return (int)nb + 4;
     case AMX_TYPE_IQ4_XS: return (int)(8 * nb) + 3;

@@ -29,6 +29,16 @@ static void decode_q8_0(const block_q8_0 *b, float *y, int64_t nb) {
     }
 }
 
+static void decode_iq4_nl(const block_iq4_nl *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d);
+        for (int j = 0; j < 16; j++) {
+            y[i * 32 + j] = d * (float)amxq_kvalues_iq4nl[b[i].qs[j] & 0xF];
+            y[i * 32 + j + 16] = d * (float)amxq_kvalues_iq4nl[b[i].qs[j] >> 4];
+        }
+    }
+}
+
 static void decode_q4_K(const block_q4_K *b, float *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++) {
         const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
@@ -112,6 +122,7 @@ void ref_dequantize_row(amx_type type, const void *blocks, float *out, int64_t k
     case AMX_TYPE_Q4_0: decode_q4_0(blocks, out, k / QK32); break;
     case AMX_TYPE_Q4_1: decode_q4_1(blocks, out, k / QK32); break;
     case AMX_TYPE_Q8_0: decode_q8_0(blocks, out, k / QK32); break;
+    case AMX_TYPE_IQ4_NL: decode_iq4_nl(blocks, out, k / QK32); break;
     case AMX_TYPE_Q4_K: decode_q4_K(blocks, out, k / QK_K); break;
     case AMX_TYPE_Q5_K: decode_q5_K(blocks, out, k / QK_K); break;
     case AMX_TYPE_Q6_K: decode_q6_K(blocks, out, k / QK_K); break;

@@ -45,6 +45,20 @@ static float dot_q8_0(int64_t nb, const block_q8_0 *x, const block_q8_0 *y) {
     return sumf;
 }
 
+static float dot_iq4_nl(int64_t nb, const block_iq4_nl *x, const block_q8_0 *y) {
+    float sumf = 0.0f;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const float d = fp16_to_fp32(y[ib].d) * fp16_to_fp32(x[ib].d);
+        int sumi1 = 0, sumi2 = 0;
+        for (int j = 0; j < 16; j++) {
+            sumi1 += y[ib].qs[j] * amxq_kvalues_iq4nl[x[ib].qs[j] & 0xF];
+            sumi2 += y[ib].qs[j + 16] * amxq_kvalues_iq4nl[x[ib].qs[j] >> 4];
+        }
+        sumf += d * (float)(sumi1 + sumi2);
+    }
+    return sumf;
+}
+
 /* The part Q4_K, Q5_K and Q6_K share: per-lane int32 sums of scale * (q * a)
  * over groups of `group` elements (32 for Q4_K/Q5_K, 16 for Q6_K), eight
  * lanes wide as in ggml's aux32[8]. */
@@ -173,6 +187,7 @@ float ref_vec_dot(amx_type type, int64_t k, const void *w, const void *a) {
     case AMX_TYPE_Q4_0: return dot_q4_0(k / QK32, w, a);
     case AMX_TYPE_Q4_1: return dot_q4_1(k / QK32, w, a);
     case AMX_TYPE_Q8_0: return dot_q8_0(k / QK32, w, a);
+    case AMX_TYPE_IQ4_NL: return dot_iq4_nl(k / QK32, w, a);
     case AMX_TYPE_Q4_K: return dot_q4_K(k / QK_K, w, a);
     case AMX_TYPE_Q5_K: return dot_q5_K(k / QK_K, w, a);
     case AMX_TYPE_Q6_K: return dot_q6_K(k / QK_K, w, a);

@@ -18,6 +18,7 @@ static void map_block(amx_type type, uint8_t *gguf, uint8_t *q, uint8_t *sc, int
     uint8_t flip;
     switch (type) {
     case AMX_TYPE_Q4_0:
+    case AMX_TYPE_IQ4_NL: /* the same block layout: d, then 16 bytes of nibble pairs */
         qs = ((block_q4_0 *)gguf)->qs;
         lines = 4;
         flip = 0;

@@ -1,6 +1,7 @@
 /*
- * The 16-row panel layouts of the legacy 32-element types: q4_0p16, q4_1p16
- * and q8_0p16. The AVX-512 VNNI kernels read them, and the layout is kept
+ * The 16-row panel layouts of the legacy 32-element types: q4_0p16, q4_1p16,
+ * q8_0p16 and iq4_nlp16 (IQ4_NL's blocks have Q4_0's shape: its panels are
+ * Q4_0's, byte for byte). The AVX-512 VNNI kernels read them, and the layout is kept
  * tile-friendly for AMX kernels (each 64-byte line is one B-tile row).
  *
  * Panel p holds weight rows 16p..16p+15 (output columns of y); rows past n
@@ -10,10 +11,10 @@
  * (one 64-byte line) then their quants:
  *
  *   scales  sc_block bytes per block, G * sc_block = one 64-byte line
- *     Q4_0, Q8_0: 32 B: d of the 16 rows (raw fp16 bits, one 256-bit load).
+ *     Q4_0, IQ4_NL, Q8_0: 32 B: d of the 16 rows (raw fp16 bits, one 256-bit load).
  *     Q4_1: 64 B: d of the 16 rows, then m of the 16 rows.
  *   quants  qs_block bytes per block
- *     Q4_0, Q4_1: 256 B = 4 lines. Line L (0..3) holds, for row r at bytes
+ *     Q4_0, Q4_1, IQ4_NL: 256 B = 4 lines. Line L (0..3) holds, for row r at bytes
  *       4r..4r+3, the GGUF bytes qs[4L..4L+3] of that row's block: the low
  *       nibbles are K = 32b+4L..+3 (one VNNI row), the high nibbles
  *       K = 32b+16+4L..+3 (another). Unpacking is AND 0x0F / shift + AND.
@@ -49,14 +50,17 @@ typedef struct {
     size_t group;       /* blocks per group */
     size_t group_bytes; /* bytes per group, a multiple of 64 */
     size_t panel;       /* bytes per panel, a multiple of 64 */
-    int32_t zero;       /* the stored unsigned quant minus the weight's integer: 8 (Q4_0),
-                           128 (Q8_0); 0 for Q4_1, whose offset is its min */
+    int32_t zero;       /* the unsigned value the VNNI kernels multiply minus the weight's
+                           integer: 8 (Q4_0), 128 (Q8_0, IQ4_NL); 0 for Q4_1, whose
+                           offset is its min */
 } legacy_geom;
 
 static inline legacy_geom legacy_geometry(amx_type type, int64_t kb) {
     legacy_geom g;
     switch (type) {
     case AMX_TYPE_Q4_0: g.qs_block = 256, g.sc_block = 32, g.zero = 8; break;
+    /* IQ4_NL: Q4_0's layout; kernels map each index to its table value + 128 */
+    case AMX_TYPE_IQ4_NL: g.qs_block = 256, g.sc_block = 32, g.zero = 128; break;
     case AMX_TYPE_Q4_1: g.qs_block = 256, g.sc_block = 64, g.zero = 0; break;
     case AMX_TYPE_Q8_0: g.qs_block = 512, g.sc_block = 32, g.zero = 128; break;
     default: amxq_type_unreachable("legacy_geometry", type);

@@ -1,6 +1,6 @@
 /*
- * AMX tile kernels for the legacy 32-element types Q4_0, Q4_1 and Q8_0
- * (dispatch rows amx_q4_0, amx_q4_1, amx_q8_0).
+ * AMX tile kernels for the legacy 32-element types Q4_0, Q4_1, Q8_0 and
+ * IQ4_NL (dispatch rows amx_q4_0, amx_q4_1, amx_q8_0, amx_iq4_nl).
  *
  * Reads: the p16 panels of repack_legacy.h (the VNNI sibling's layout) and
  * the Q8_0 / Q8_1 activation workspace of act_q8.h, whose quant rows are
@@ -10,7 +10,8 @@
  * Unpack, once per panel and call (amx_common.h): each block becomes one
  * tile-ready record of 576 bytes (Q4_1: 640): the 8 x 64-byte B tile of
  * signed weights in VNNI order (row v = K 4v..4v+3 of the 16 columns; Q4_0
- * q - 8, Q4_1 q, Q8_0 the stored byte XOR 0x80), then d (and Q4_1's m) of the
+ * q - 8, Q4_1 q, Q8_0 the stored byte XOR 0x80, IQ4_NL the table value of
+ * the index), then d (and Q4_1's m) of the
  * 16 columns as fp32. Signed weights let TDPBSSD give the block's exact
  * integer sum(w * a) directly: Q8_0 could load its tiles from the panel as
  * they are (weight + 128) with TDPBSUD, but then every output row of every
@@ -54,6 +55,7 @@
 #include "../formats.h"
 #include "../repack/repack_legacy.h"
 #include "../vnni/act_q8.h"
+#include "../vnni/kq_decode.h"
 #include "../vnni/vnni_legacy.h"
 #include "amx_common.h"
 
@@ -94,6 +96,7 @@ AMX_INLINE void unpack_blocks(const amx_type T, const legacy_ctx *c, int64_t p, 
                               uint8_t *dst) {
     const uint8_t *panel = c->w->data + (size_t)p * c->g.panel;
     const __m512i m4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8), flip = _mm512_set1_epi8((char)0x80);
+    const __m512i iq4 = T == AMX_TYPE_IQ4_NL ? kq_iq4_table() : _mm512_setzero_si512();
     for (int64_t b = u0; b < u1; b++) {
         uint8_t *rec = dst + (size_t)(b - u0) * c->rec;
         const uint8_t *q = panel + legacy_qs_off(&c->g, b), *sc = panel + legacy_sc_off(&c->g, b);
@@ -111,10 +114,15 @@ AMX_INLINE void unpack_blocks(const amx_type T, const legacy_ctx *c, int64_t p, 
                     lo = _mm512_sub_epi8(lo, eight);
                     hi = _mm512_sub_epi8(hi, eight);
                 }
+                if (T == AMX_TYPE_IQ4_NL) { /* the table value itself, signed */
+                    lo = _mm512_xor_si512(_mm512_shuffle_epi8(iq4, lo), flip);
+                    hi = _mm512_xor_si512(_mm512_shuffle_epi8(iq4, hi), flip);
+                }
                 _mm512_store_si512(rec + REC_B + 64 * l, lo);
                 _mm512_store_si512(rec + REC_B + 64 * (4 + l), hi);
             }
-            AMX_COUNT(unpack_alu, T == AMX_TYPE_Q4_0 ? 20 : 12);
+            /* per line: 3 to split the nibbles, Q4_0 2 subtractions, IQ4_NL 2 lookups + 2 XOR */
+            AMX_COUNT(unpack_alu, T == AMX_TYPE_Q4_1 ? 12 : T == AMX_TYPE_IQ4_NL ? 28 : 20);
             AMX_COUNT(unpack_mem, 12);
         }
         _mm512_store_ps(rec + REC_D, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc)));
@@ -185,6 +193,7 @@ AMX_INLINE void run_rows(const amx_type T, const legacy_ctx *c, const uint8_t *u
 LEGACY_FUNCS(Q4_0, q4_0)
 LEGACY_FUNCS(Q4_1, q4_1)
 LEGACY_FUNCS(Q8_0, q8_0)
+LEGACY_FUNCS(IQ4_NL, iq4_nl)
 
 /* ---- the dispatch-table entry points --------------------------------------- */
 
@@ -200,6 +209,7 @@ struct amx_legacy_kind {
 AMX_LEGACY_KIND(q4_0)
 AMX_LEGACY_KIND(q4_1)
 AMX_LEGACY_KIND(q8_0)
+AMX_LEGACY_KIND(iq4_nl)
 
 static void legacy_tile_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
                                 int64_t ldy, int64_t item0, int64_t item1) {

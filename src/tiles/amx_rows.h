@@ -37,7 +37,7 @@
 
 /* The rows' per-type descriptors (impl): the tile kernel and its VNNI sibling. */
 typedef struct amx_legacy_kind amx_legacy_kind;
-extern const amx_legacy_kind amx_legacy_q4_0, amx_legacy_q4_1, amx_legacy_q8_0;
+extern const amx_legacy_kind amx_legacy_q4_0, amx_legacy_q4_1, amx_legacy_q8_0, amx_legacy_iq4_nl;
 typedef struct amx_kq_kind amx_kq_kind;
 extern const amx_kq_kind amx_kq_q4_K, amx_kq_q5_K, amx_kq_q6_K, amx_kq_iq4_xs;
 

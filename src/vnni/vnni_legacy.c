@@ -1,5 +1,7 @@
 /*
- * AVX-512 VNNI kernels for the legacy 32-element types Q4_0, Q4_1, Q8_0.
+ * AVX-512 VNNI kernels for the legacy 32-element types Q4_0, Q4_1, Q8_0 and
+ * IQ4_NL (Q4_0's panels; each 4-bit index becomes its table value + 128 by
+ * one vpshufb, then it runs as Q8_0 does).
  *
  * Reads: the p16 panels of repack_legacy.h (one 64-byte line = one zmm of 16
  * columns x 4 K values; Q4 lines unpack to two VNNI rows by AND 0x0F and
@@ -7,7 +9,7 @@
  *
  * Per 32-block, per activation row and per 16 columns: the int32 accumulator
  * starts at -bias * sum(a) (a broadcast load: -8 sum for Q4_0, -128 sum for
- * Q8_0 stored as w + 128, 0 for Q4_1), takes 8 vpdpbusd (unsigned weights x
+ * Q8_0 stored as w + 128 and IQ4_NL looked up as value + 128, 0 for Q4_1), takes 8 vpdpbusd (unsigned weights x
  * signed activations, exact), then leaves for float:
  *     t = float(acc) * d_w;  y_acc = fma(t, d_a, y_acc)      [+ fma(m_w, s_a, y_acc) for Q4_1]
  * That sequence is the same in every kernel below, whatever the row count,
@@ -64,6 +66,7 @@
 #include "../formats.h"
 #include "../repack/repack_legacy.h"
 #include "act_q8.h"
+#include "kq_decode.h" /* the IQ4 value table, shared with IQ4_XS */
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -97,6 +100,7 @@ ALWAYS_INLINE __m512i bcast4(const int8_t *p) {
 ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile_args *a) {
     const legacy_geom g = legacy_geometry(T, a->kb);
     const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i iq4 = T == AMX_TYPE_IQ4_NL ? kq_iq4_table() : _mm512_setzero_si512();
     __m512 facc[MR_MAX][NV_MAX];
     for (int r = 0; r < MR; r++)
         for (int c = 0; c < NV; c++) facc[r][c] = _mm512_setzero_ps();
@@ -132,6 +136,8 @@ ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile
                      * its high nibbles (K = 16 + 4L..) */
                     const __m512i line = _mm512_loadu_si512(wq + c * a->panel_bytes + 64 * (v / 2));
                     wv = v % 2 ? _mm512_and_si512(_mm512_srli_epi16(line, 4), m4) : _mm512_and_si512(line, m4);
+                    /* IQ4_NL: the index's table value + 128 */
+                    if (T == AMX_TYPE_IQ4_NL) wv = _mm512_shuffle_epi8(iq4, wv);
                 }
                 const int koff = T == AMX_TYPE_Q8_0 ? 4 * v : (v % 2 ? 16 : 0) + 4 * (v / 2);
                 for (int r = 0; r < MR; r++)
@@ -173,6 +179,7 @@ typedef void (*tile_fn)(const tile_args *);
 TILE_FNS(Q4_0, q4_0)
 TILE_FNS(Q4_1, q4_1)
 TILE_FNS(Q8_0, q8_0)
+TILE_FNS(IQ4_NL, iq4_nl)
 
 struct vnni_legacy_kind {
     const tile_fn (*tiles)[NV_MAX];
@@ -184,6 +191,7 @@ struct vnni_legacy_kind {
 LEGACY_KIND(q4_0)
 LEGACY_KIND(q4_1)
 LEGACY_KIND(q8_0)
+LEGACY_KIND(iq4_nl)
 
 /* ---- the dispatch-table entry points ------------------------------------- */
 

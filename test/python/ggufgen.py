@@ -15,7 +15,7 @@ import gguf
 from gguf import GGMLQuantizationType as QT
 from gguf import quants
 
-BLOCK = {"Q4_0": (32, 18), "Q4_1": (32, 20), "Q8_0": (32, 34), "Q4_K": (256, 144),
+BLOCK = {"Q4_0": (32, 18), "Q4_1": (32, 20), "Q8_0": (32, 34), "IQ4_NL": (32, 18), "Q4_K": (256, 144),
          "Q5_K": (256, 176), "Q6_K": (256, 210), "IQ4_XS": (256, 136)}
 SUPPORTED = tuple(BLOCK)
 # the types gguf-py can quantize (the others get random valid blocks)
@@ -38,7 +38,7 @@ def random_blocks(rng, name, nblocks):
         raw[:, 208:210] = fp16(d)
     elif name == "IQ4_XS":
         raw[:, 0:2] = fp16(d)
-    elif name in ("Q4_0", "Q8_0"):
+    elif name in ("Q4_0", "Q8_0", "IQ4_NL"):
         raw[:, 0:2] = fp16(d)
     elif name == "Q4_1":
         raw[:, 0:2] = fp16(d)
@@ -64,7 +64,7 @@ LAYERS = [
     {"attn_q": "Q4_0", "attn_k": "Q4_1", "attn_v": "Q8_0", "attn_output": "Q4_K",
      "ffn_gate": "Q5_K", "ffn_up": "Q6_K", "ffn_down": "IQ4_XS"},
     {"attn_q": "Q8_0", "attn_k": "Q5_0", "attn_v": "F16", "attn_output": "IQ4_XS",
-     "ffn_gate": "Q4_0", "ffn_up": "Q4_1", "ffn_down": "Q2_K"},
+     "ffn_gate": "IQ4_NL", "ffn_up": "Q4_1", "ffn_down": "Q2_K"},
 ]
 SHAPES = {"attn_q": (N_EMBD, N_EMBD), "attn_k": (N_KV, N_EMBD), "attn_v": (N_KV, N_EMBD),
           "attn_output": (N_EMBD, N_EMBD), "ffn_gate": (N_FF, N_EMBD), "ffn_up": (N_FF, N_EMBD),

@@ -47,8 +47,8 @@ def test_legacy_quantized_by_gguf_py(xcheck_tool, rng, name):
     assert ours.size == rows.size
 
 
-@pytest.mark.parametrize("name", ["Q4_K", "Q5_K", "Q6_K", "IQ4_XS"])
-def test_kquants_random_blocks(xcheck_tool, rng, name):
+@pytest.mark.parametrize("name", ["Q4_K", "Q5_K", "Q6_K", "IQ4_XS", "IQ4_NL"])
+def test_random_blocks(xcheck_tool, rng, name):
     blocks = random_blocks(rng, name, 2048)
     ours, theirs = _decode_both(xcheck_tool, name, blocks)
     _assert_bitwise(ours, theirs, f"{name} decode")
