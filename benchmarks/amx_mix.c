@@ -213,7 +213,7 @@ int main(int argc, char **argv) {
             continue;
         }
         amxq_tile_emu_counts_all_reset();
-        amx_op_counts_all_reset();
+        amxq_amx_op_counts_all_reset();
         const amx_gemm_opts go = {.size = sizeof go, .n_threads = 1, .amx_min_m = 1}; /* tiles for any M */
         const double t0 = bench_now();
         st = amx_gemm_q(h, m, x, k, y, n, &go);
@@ -221,7 +221,7 @@ int main(int argc, char **argv) {
         amxq_tile_counts c;
         amx_op_counts o;
         amxq_tile_emu_counts_all(&c);
-        amx_op_counts_all(&o);
+        amxq_amx_op_counts_all(&o);
         if (st != AMX_OK || !c.tdpb_int8 || !o.tile_blocks) {
             printf("  %s: no tile work (%s)\n", amx_type_name(t), amx_status_str(st));
             bad = 1;

@@ -309,7 +309,7 @@ amx_status amx_dequantize(amx_type type, int64_t n_elements, const void *data, s
     if (!ti) return AMX_ERR_UNSUPPORTED_TYPE;
     if (n_elements % ti->block != 0 || n_elements > AMXQ_MAX_ELEMS) return AMX_ERR_BAD_SHAPE;
     if (data_size != (size_t)(n_elements / ti->block) * (size_t)ti->bytes) return AMX_ERR_SIZE_MISMATCH;
-    ref_dequantize_row(type, data, out, n_elements);
+    amxq_ref_dequantize_row(type, data, out, n_elements);
     return AMX_OK;
 }
 

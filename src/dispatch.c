@@ -12,32 +12,32 @@
 #define REF_ROW(T, tn)                                                                        \
     {.name = "ref_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_SCALAR, .layout = "gguf",         \
      .impl = &(const ref_kind){"ref_gemm_" #tn "_1x1"}, .pack_rows = REF_PACK_ROWS,             \
-     .packed_size = ref_packed_size, .pack = ref_pack, .unpack = ref_unpack,                      \
-     .act_size = ref_act_size, .quantize = ref_quantize, .select = ref_select}
+     .packed_size = amxq_ref_packed_size, .pack = amxq_ref_pack, .unpack = amxq_ref_unpack,                      \
+     .act_size = amxq_ref_act_size, .quantize = amxq_ref_quantize, .select = amxq_ref_select}
 
 #define VNNI_LEGACY_ROW(T, tn)                                                                \
     {.name = "vnni512_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AVX512_VNNI,                  \
-     .layout = #tn "p16", .impl = &vnni_legacy_##tn, .pack_rows = LEGACY_PANEL_ROWS,         \
-     .packed_size = legacy_packed_size, .pack = legacy_pack, .unpack = legacy_unpack,             \
-     .act_size = vnni_legacy_act_size, .quantize = vnni_legacy_quantize,                          \
-     .select = vnni_legacy_select}
+     .layout = #tn "p16", .impl = &amxq_vnni_legacy_##tn, .pack_rows = LEGACY_PANEL_ROWS,         \
+     .packed_size = amxq_legacy_packed_size, .pack = amxq_legacy_pack, .unpack = amxq_legacy_unpack,             \
+     .act_size = amxq_vnni_legacy_act_size, .quantize = amxq_vnni_legacy_quantize,                          \
+     .select = amxq_vnni_legacy_select}
 #define VNNI_KQ_ROW(T, tn)                                                                    \
     {.name = "vnni512_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AVX512_VNNI,                  \
-     .layout = #tn "p16", .impl = &vnni_kq_##tn, .pack_rows = KQ_PANEL,                      \
-     .packed_size = kq_packed_size, .pack = kq_pack, .unpack = kq_unpack,                         \
-     .act_size = vnni_q8K_act_size, .quantize = vnni_q8K_quantize, .select = vnni_kq_select}
+     .layout = #tn "p16", .impl = &amxq_vnni_kq_##tn, .pack_rows = KQ_PANEL,                      \
+     .packed_size = amxq_kq_packed_size, .pack = amxq_kq_pack, .unpack = amxq_kq_unpack,                         \
+     .act_size = amxq_vnni_q8K_act_size, .quantize = amxq_vnni_q8K_quantize, .select = amxq_vnni_kq_select}
 /* AMX rows: the VNNI sibling's layout, packer and quantizer; tiles from amx_min_m rows */
 #define AMX_LEGACY_ROW(T, tn)                                                                 \
     {.name = "amx_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = #tn "p16",       \
-     .impl = &amx_legacy_##tn, .pack_rows = LEGACY_PANEL_ROWS,                                 \
-     .packed_size = legacy_packed_size, .pack = legacy_pack, .unpack = legacy_unpack,             \
-     .act_size = vnni_legacy_act_size, .quantize = vnni_legacy_quantize,                          \
-     .select = amx_legacy_select, .amx_min_m = AMX_MIN_M_DEFAULT}
+     .impl = &amxq_amx_legacy_##tn, .pack_rows = LEGACY_PANEL_ROWS,                                 \
+     .packed_size = amxq_legacy_packed_size, .pack = amxq_legacy_pack, .unpack = amxq_legacy_unpack,             \
+     .act_size = amxq_vnni_legacy_act_size, .quantize = amxq_vnni_legacy_quantize,                          \
+     .select = amxq_amx_legacy_select, .amx_min_m = AMX_MIN_M_DEFAULT}
 #define AMX_KQ_ROW(T, tn)                                                                     \
     {.name = "amx_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = #tn "p16",       \
-     .impl = &amx_kq_##tn, .pack_rows = KQ_PANEL, .packed_size = kq_packed_size,               \
-     .pack = kq_pack, .unpack = kq_unpack, .act_size = vnni_q8K_act_size,                         \
-     .quantize = vnni_q8K_quantize, .select = amx_kq_select, .amx_min_m = AMX_MIN_M_DEFAULT}
+     .impl = &amxq_amx_kq_##tn, .pack_rows = KQ_PANEL, .packed_size = amxq_kq_packed_size,               \
+     .pack = amxq_kq_pack, .unpack = amxq_kq_unpack, .act_size = amxq_vnni_q8K_act_size,                         \
+     .quantize = amxq_vnni_q8K_quantize, .select = amxq_amx_kq_select, .amx_min_m = AMX_MIN_M_DEFAULT}
 
 static const amxq_variant k_variants[] = {
     REF_ROW(Q4_0, q4_0), REF_ROW(Q4_1, q4_1), REF_ROW(Q8_0, q8_0), REF_ROW(IQ4_NL, iq4_nl),

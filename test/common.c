@@ -158,7 +158,7 @@ void guarded_free(guarded_out *g) {
 
 /* Decoded weights of one row, and the "min" part -mu (decode with d = 0). */
 static void decode_row_parts(amx_type t, const uint8_t *row, int64_t k, float *w, float *negmu) {
-    ref_dequantize_row(t, row, w, k);
+    amxq_ref_dequantize_row(t, row, w, k);
     const int bs = amx_type_block_size(t), bb = amx_type_block_bytes(t);
     const int64_t nb = k / bs;
     if (t != AMX_TYPE_Q4_1 && t != AMX_TYPE_Q4_K && t != AMX_TYPE_Q5_K) {
@@ -172,7 +172,7 @@ static void decode_row_parts(amx_type t, const uint8_t *row, int64_t k, float *w
         uint16_t *d = (uint16_t *)(tmp + b * bb);
         *d = 0;
     }
-    ref_dequantize_row(t, tmp, negmu, k);
+    amxq_ref_dequantize_row(t, tmp, negmu, k);
     free(tmp);
 }
 
@@ -219,13 +219,13 @@ static int ref_depth(amx_type t, int64_t k) {
 double oracle_check(amx_type t, int64_t m, int64_t n, int64_t k, const uint8_t *w, const float *x,
                     int64_t ldx, const float *y, int64_t ldy, int extra_depth, const char *what) {
     const size_t rowb = gguf_bytes(t, 1, k);
-    const size_t actb = ref_act_row_bytes(t, k);
+    const size_t actb = amxq_ref_act_row_bytes(t, k);
     float *wf = malloc((size_t)k * sizeof(float)), *negmu = malloc((size_t)k * sizeof(float));
     double *a = malloc((size_t)m * (size_t)k * sizeof(double));
     double *sdiff = calloc((size_t)m * (size_t)(k / 32 + 1), sizeof(double));
     void *act = malloc(actb);
     for (int64_t i = 0; i < m; i++) {
-        ref_quantize_row_for(t, x + i * ldx, act, k);
+        amxq_ref_quantize_row_for(t, x + i * ldx, act, k);
         decode_act_row(t, act, k, a + i * k, sdiff + i * (k / 32 + 1));
     }
     const double u = ldexp(1.0, -24);

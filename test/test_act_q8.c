@@ -1,6 +1,6 @@
 /*
  * The AVX-512 Q8_0 / Q8_1 activation quantizers (src/vnni/act_q8.c) against
- * the normative scalar ones (src/ref/ref_quantize.c), bit for bit: quants,
+ * the normative scalar ones (src/ref/amxq_ref_quantize.c), bit for bit: quants,
  * d, Q8_1's s and the -bias * sum(q) accumulator starts, on rows built to
  * hit every corner: exact .5 ties and their neighbours, zero and signed-zero
  * blocks, huge values (d overflows fp16), tiny ones (127 / amax overflows
@@ -78,12 +78,12 @@ static int compare_row(const float *x, int64_t k) {
     static float d[K_MAX / 32], s[K_MAX / 32];
     static int32_t comp[K_MAX / 32];
     int bad = 0;
-    ref_quantize_row_q8_0(x, r0, k);
-    ref_quantize_row_q8_1(x, r1, k);
+    amxq_ref_quantize_row_q8_0(x, r0, k);
+    amxq_ref_quantize_row_q8_1(x, r1, k);
     static const int32_t biases[2] = {8, 128};
     for (int bi = 0; bi < 2; bi++) {
         memset(qs, 0x5a, sizeof qs);
-        act_quantize_row_q8_0(x, k, stride, qs, d, comp, biases[bi]);
+        amxq_act_quantize_row_q8_0(x, k, stride, qs, d, comp, biases[bi]);
         for (int64_t b = 0; b < kb; b++) {
             int sum = 0;
             for (int j = 0; j < 32; j++) sum += r0[b].qs[j];
@@ -94,7 +94,7 @@ static int compare_row(const float *x, int64_t k) {
         for (int64_t j = k; j < stride; j++) bad += qs[j] != 0;
     }
     memset(qs, 0x5a, sizeof qs);
-    act_quantize_row_q8_1(x, k, stride, qs, d, s);
+    amxq_act_quantize_row_q8_1(x, k, stride, qs, d, s);
     for (int64_t b = 0; b < kb; b++) {
         bad += memcmp(qs + 32 * b, r1[b].qs, 32) != 0;
         bad += !same_bits(d[b], fp16_to_fp32(r1[b].d));

@@ -17,7 +17,7 @@ static void test_q8_0_ties(void) {
     x[5] = 1.5f;   /* tie: 2 */
     x[6] = -127.0f;
     block_q8_0 b;
-    ref_quantize_row_q8_0(x, &b, 32);
+    amxq_ref_quantize_row_q8_0(x, &b, 32);
     CHECK(b.d == fp32_to_fp16(1.0f), "Q8_0 d = fp16(127/127)");
     CHECK(b.qs[0] == 127 && b.qs[6] == -127, "Q8_0 extremes");
     CHECK(b.qs[1] == 62 && b.qs[2] == 64 && b.qs[3] == -62 && b.qs[4] == 0 && b.qs[5] == 2,
@@ -28,7 +28,7 @@ static void test_q8_0_scale(void) {
     float x[64];
     for (int j = 0; j < 64; j++) x[j] = (float)(j - 20) * 0.37f;
     block_q8_0 b[2];
-    ref_quantize_row_q8_0(x, b, 64);
+    amxq_ref_quantize_row_q8_0(x, b, 64);
     for (int i = 0; i < 2; i++) {
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(x[i * 32 + j]));
@@ -50,7 +50,7 @@ static void test_q8_0_special(void) {
     x[64 + 7] = NAN;
     x[64 + 8] = 5.0f;
     block_q8_0 b[3];
-    ref_quantize_row_q8_0(x, b, 96);
+    amxq_ref_quantize_row_q8_0(x, b, 96);
     int nz = 0;
     for (int j = 0; j < 32; j++) nz += b[0].qs[j] != 0;
     CHECK(b[0].d == 0 && nz == 0, "Q8_0 zero block: d = 0 and q = 0");
@@ -62,9 +62,9 @@ static void test_q8_1(void) {
     float x[32];
     for (int j = 0; j < 32; j++) x[j] = (float)j * 0.1f - 1.0f;
     block_q8_1 b;
-    ref_quantize_row_q8_1(x, &b, 32);
+    amxq_ref_quantize_row_q8_1(x, &b, 32);
     block_q8_0 b0;
-    ref_quantize_row_q8_0(x, &b0, 32);
+    amxq_ref_quantize_row_q8_0(x, &b0, 32);
     CHECK(b.d == b0.d && !memcmp(b.qs, b0.qs, 32), "Q8_1 quants and d equal Q8_0's");
     int sum = 0;
     for (int j = 0; j < 32; j++) sum += b.qs[j];
@@ -81,7 +81,7 @@ static void test_q8_K(void) {
     for (int j = 256; j < 512; j++) x[j] = 0.0f;
     block_q8_K b[2];
     memset(b, 0x5a, sizeof b); /* bsums of the zero block must be written */
-    ref_quantize_row_q8_K(x, b, 512);
+    amxq_ref_quantize_row_q8_K(x, b, 512);
     CHECK(b[0].d < 0.0f, "Q8_K: max element positive gives negative d (%g)", b[0].d);
     CHECK(b[0].d == 1.0f / (-127.0f / 10.0f), "Q8_K d = 1/iscale");
     CHECK(b[0].qs[10] == -127 && b[0].qs[20] == 127, "Q8_K extremes %d %d", b[0].qs[10], b[0].qs[20]);
@@ -104,11 +104,11 @@ static void test_q8_K(void) {
     y[3] = -10.0f;
     y[9] = 10.0f;
     block_q8_K c;
-    ref_quantize_row_q8_K(y, &c, 256);
+    amxq_ref_quantize_row_q8_K(y, &c, 256);
     CHECK(c.d > 0.0f && c.qs[3] == -127 && c.qs[9] == 127, "Q8_K sign from the first largest element");
 
     y[100] = NAN;
-    ref_quantize_row_q8_K(y, &c, 256);
+    amxq_ref_quantize_row_q8_K(y, &c, 256);
     CHECK(isnan(c.d), "Q8_K block with NaN: d is NaN");
 }
 

@@ -236,7 +236,7 @@ static void run_variant(const amxq_variant *v) {
     double worst = 0;
 #if defined(AMXQ_TILE_EMULATOR)
     amxq_tile_emu_counts_all_reset();
-    amx_op_counts_all_reset();
+    amxq_amx_op_counts_all_reset();
 #endif
     for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
         for (size_t b = 0; b < sizeof ns / sizeof ns[0]; b++) {
@@ -274,9 +274,9 @@ static void run_variant(const amxq_variant *v) {
 #if defined(AMXQ_TILE_EMULATOR)
         /* no scratch: the stack-buffer fallback, one superblock or 13-15
          * blocks per K chunk */
-        amx_test_refuse_scratch(1);
+        amxq_amx_test_refuse_scratch(1);
         const double r = run_shape(v, 33, 33, 40 * bs, GEN_NORMAL);
-        amx_test_refuse_scratch(0);
+        amxq_amx_test_refuse_scratch(0);
         if (r > worst) worst = r;
 #endif
     }
@@ -293,7 +293,7 @@ static void run_variant(const amxq_variant *v) {
         amx_op_counts oc;
         char mix[256];
         amxq_tile_emu_counts_all(&tc);
-        amx_op_counts_all(&oc);
+        amxq_amx_op_counts_all(&oc);
         printf("  instruction mix over the test shapes: %s\n", amxq_tile_emu_mix(&tc, mix, sizeof mix));
         if (oc.tile_blocks)
             printf("  per 16x16 tile and %d-K block: epilogue %.1f vector ALU + %.1f memory ops; unpack %.1f + %.1f\n",

@@ -96,11 +96,11 @@ static void test_quantizer(void) {
     int64_t bad_q = 0, bad_d = 0, bad_s = 0, blocks = 0;
     for (int row = 0; row < 400; row++) {
         gen_row(x, kb, row);
-        ref_quantize_row_q8_K(x, ref, k);
+        amxq_ref_quantize_row_q8_K(x, ref, k);
         for (int kind = Q8K_SUMS_MIN; kind <= Q8K_SUMS_BIAS32; kind++) {
             memset(q, 0x55, (size_t)k);
             memset(s, 0x55, (size_t)kb * Q8K_SUMS_BYTES);
-            act_q8K_quantize_row(x, k, q, d, s, (act_q8K_sums)kind);
+            amxq_act_q8K_quantize_row(x, k, q, d, s, (act_q8K_sums)kind);
             for (int64_t b = 0; b < kb; b++) {
                 blocks++;
                 bad_q += memcmp(q + b * QK_K, ref[b].qs, QK_K) != 0;

@@ -65,15 +65,15 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[2], "q8_0") && n % 32 == 0) {
             bytes = (size_t)(n / 32) * sizeof(block_q8_0);
             out = malloc(bytes + 1);
-            ref_quantize_row_q8_0(x, out, n);
+            amxq_ref_quantize_row_q8_0(x, out, n);
         } else if (!strcmp(argv[2], "q8_1") && n % 32 == 0) {
             bytes = (size_t)(n / 32) * sizeof(block_q8_1);
             out = malloc(bytes + 1);
-            ref_quantize_row_q8_1(x, out, n);
+            amxq_ref_quantize_row_q8_1(x, out, n);
         } else if (!strcmp(argv[2], "q8_K") && n % 256 == 0) {
             bytes = (size_t)(n / 256) * sizeof(block_q8_K);
             out = malloc(bytes + 1);
-            ref_quantize_row_q8_K(x, out, n);
+            amxq_ref_quantize_row_q8_K(x, out, n);
         } else {
             fprintf(stderr, "bad format or length\n");
             return 1;

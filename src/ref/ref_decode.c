@@ -117,7 +117,7 @@ static void decode_iq4_xs(const block_iq4_xs *b, float *y, int64_t nb) {
     }
 }
 
-void ref_dequantize_row(amx_type type, const void *blocks, float *out, int64_t k) {
+void amxq_ref_dequantize_row(amx_type type, const void *blocks, float *out, int64_t k) {
     switch (type) {
     case AMX_TYPE_Q4_0: decode_q4_0(blocks, out, k / QK32); break;
     case AMX_TYPE_Q4_1: decode_q4_1(blocks, out, k / QK32); break;

@@ -182,7 +182,7 @@ static float dot_iq4_xs(int64_t nb, const block_iq4_xs *x, const block_q8_K *y) 
     return sumf;
 }
 
-float ref_vec_dot(amx_type type, int64_t k, const void *w, const void *a) {
+float amxq_ref_vec_dot(amx_type type, int64_t k, const void *w, const void *a) {
     switch (type) {
     case AMX_TYPE_Q4_0: return dot_q4_0(k / QK32, w, a);
     case AMX_TYPE_Q4_1: return dot_q4_1(k / QK32, w, a);

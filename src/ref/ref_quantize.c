@@ -52,7 +52,7 @@ static float quantize_block32(const float *x, int8_t *q, int *sum) {
     return d;
 }
 
-void ref_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t k) {
+void amxq_ref_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t k) {
     for (int64_t i = 0; i < k / QK32; i++) {
         int sum;
         const float d = quantize_block32(x + i * QK32, y[i].qs, &sum);
@@ -60,7 +60,7 @@ void ref_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t k) {
     }
 }
 
-void ref_quantize_row_q8_1(const float *x, block_q8_1 *y, int64_t k) {
+void amxq_ref_quantize_row_q8_1(const float *x, block_q8_1 *y, int64_t k) {
     for (int64_t i = 0; i < k / QK32; i++) {
         int sum;
         const float d = quantize_block32(x + i * QK32, y[i].qs, &sum);
@@ -69,7 +69,7 @@ void ref_quantize_row_q8_1(const float *x, block_q8_1 *y, int64_t k) {
     }
 }
 
-void ref_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t k) {
+void amxq_ref_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t k) {
     for (int64_t i = 0; i < k / QK_K; i++, x += QK_K) {
         memset(y[i].bsums, 0, sizeof(y[i].bsums));
         if (!block_is_finite(x, QK_K)) {
@@ -104,7 +104,7 @@ void ref_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t k) {
     }
 }
 
-size_t ref_act_row_bytes(amx_type type, int64_t k) {
+size_t amxq_ref_act_row_bytes(amx_type type, int64_t k) {
     switch (amxq_type_info(type)->act) {
     case ACT_Q8_0: return (size_t)(k / QK32) * sizeof(block_q8_0);
     case ACT_Q8_1: return (size_t)(k / QK32) * sizeof(block_q8_1);
@@ -113,11 +113,11 @@ size_t ref_act_row_bytes(amx_type type, int64_t k) {
     return 0;
 }
 
-size_t ref_quantize_row_for(amx_type type, const float *x, void *y, int64_t k) {
+size_t amxq_ref_quantize_row_for(amx_type type, const float *x, void *y, int64_t k) {
     switch (amxq_type_info(type)->act) {
-    case ACT_Q8_0: ref_quantize_row_q8_0(x, y, k); break;
-    case ACT_Q8_1: ref_quantize_row_q8_1(x, y, k); break;
-    case ACT_Q8_K: ref_quantize_row_q8_K(x, y, k); break;
+    case ACT_Q8_0: amxq_ref_quantize_row_q8_0(x, y, k); break;
+    case ACT_Q8_1: amxq_ref_quantize_row_q8_1(x, y, k); break;
+    case ACT_Q8_K: amxq_ref_quantize_row_q8_K(x, y, k); break;
     }
-    return ref_act_row_bytes(type, k);
+    return amxq_ref_act_row_bytes(type, k);
 }

@@ -1,7 +1,7 @@
 /*
  * The scalar kernel family: the handle keeps the GGUF blocks as they are,
  * activations become ggml blocks (block_q8_0 / q8_1 / q8_K) and every output
- * is one ref_vec_dot. Slow and obviously right; everything else is checked
+ * is one amxq_ref_vec_dot. Slow and obviously right; everything else is checked
  * against it.
  */
 #include <string.h>
@@ -18,11 +18,11 @@ static size_t row_bytes(const amx_weights *w) {
     return (size_t)w->kb * (size_t)amxq_type_info(w->type)->bytes;
 }
 
-size_t ref_packed_size(const amx_weights *w) {
+size_t amxq_ref_packed_size(const amx_weights *w) {
     return (size_t)w->n * row_bytes(w);
 }
 
-void ref_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1) {
+void amxq_ref_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1) {
     const size_t rb = row_bytes(w);
     const int64_t r0 = u0 * REF_ROWS_PER_UNIT;
     int64_t r1 = u1 * REF_ROWS_PER_UNIT;
@@ -30,7 +30,7 @@ void ref_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, i
     if (r1 > r0) memcpy(dst + (size_t)r0 * rb, (const uint8_t *)src + (size_t)r0 * rb, (size_t)(r1 - r0) * rb);
 }
 
-void ref_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1) {
+void amxq_ref_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1) {
     const size_t rb = row_bytes(w);
     const int64_t r0 = u0 * REF_ROWS_PER_UNIT;
     int64_t r1 = u1 * REF_ROWS_PER_UNIT;
@@ -38,15 +38,16 @@ void ref_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1) {
     if (r1 > r0) memcpy((uint8_t *)dst + (size_t)r0 * rb, w->data + (size_t)r0 * rb, (size_t)(r1 - r0) * rb);
 }
 
-size_t ref_act_size(const amx_weights *w, int64_t m) {
-    return (size_t)m * ref_act_row_bytes(w->type, w->k);
+size_t amxq_ref_act_size(const amx_weights *w, int64_t m) {
+    return (size_t)m * amxq_ref_act_row_bytes(w->type, w->k);
 }
 
-void ref_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws, int64_t m0,
+void amxq_ref_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws, int64_t m0,
                   int64_t m1) {
     (void)m;
-    const size_t ab = ref_act_row_bytes(w->type, w->k);
-    for (int64_t i = m0; i < m1; i++) ref_quantize_row_for(w->type, x + i * ldx, (uint8_t *)ws + (size_t)i * ab, w->k);
+    const size_t ab = amxq_ref_act_row_bytes(w->type, w->k);
+    for (int64_t i = m0; i < m1; i++)
+        amxq_ref_quantize_row_for(w->type, x + i * ldx, (uint8_t *)ws + (size_t)i * ab, w->k);
 }
 
 static int64_t n_chunks(const amx_weights *w) { return (w->n + REF_ROWS_PER_UNIT - 1) / REF_ROWS_PER_UNIT; }
@@ -54,7 +55,7 @@ static int64_t n_chunks(const amx_weights *w) { return (w->n + REF_ROWS_PER_UNIT
 /* Items: (REF_M_CHUNK rows) x (REF_ROWS_PER_UNIT columns), columns fastest. */
 static void ref_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
                         int64_t ldy, int64_t it0, int64_t it1) {
-    const size_t ab = ref_act_row_bytes(w->type, w->k), rb = row_bytes(w);
+    const size_t ab = amxq_ref_act_row_bytes(w->type, w->k), rb = row_bytes(w);
     const int64_t nc = n_chunks(w);
     for (int64_t it = it0; it < it1; it++) {
         const int64_t mc = it / nc, ncol = it % nc;
@@ -63,11 +64,12 @@ static void ref_compute(const amxq_plan *p, const amx_weights *w, int64_t m, con
         const int64_t j1 = j0 + p->cols_block < w->n ? j0 + p->cols_block : w->n;
         for (int64_t j = j0; j < j1; j++)
             for (int64_t i = i0; i < i1; i++)
-                y[i * ldy + j] = ref_vec_dot(w->type, w->k, w->data + (size_t)j * rb, (const uint8_t *)ws + (size_t)i * ab);
+                y[i * ldy + j] = amxq_ref_vec_dot(w->type, w->k, w->data + (size_t)j * rb,
+                                                  (const uint8_t *)ws + (size_t)i * ab);
     }
 }
 
-void ref_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
+void amxq_ref_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
     (void)opts;
     const ref_kind *kind = w->impl;
     *out = (amxq_plan){

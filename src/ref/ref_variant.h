@@ -10,12 +10,12 @@ typedef struct {
     const char *kernel; /* "ref_gemm_<type>_1x1" */
 } ref_kind;
 
-size_t ref_packed_size(const amx_weights *w);
-void ref_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1);
-void ref_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1);
-size_t ref_act_size(const amx_weights *w, int64_t m);
-void ref_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws, int64_t m0,
+size_t amxq_ref_packed_size(const amx_weights *w);
+void amxq_ref_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1);
+void amxq_ref_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1);
+size_t amxq_ref_act_size(const amx_weights *w, int64_t m);
+void amxq_ref_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws, int64_t m0,
                   int64_t m1);
-void ref_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
+void amxq_ref_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
 
 #endif

@@ -10,7 +10,7 @@
 #include "../formats.h"
 #include "repack_lines.h"
 
-void iq4xs_pack_psb(uint8_t *o, const uint8_t *const rows[16]) {
+void amxq_iq4xs_pack_psb(uint8_t *o, const uint8_t *const rows[16]) {
     for (int n = 0; n < 16; n++) {
         if (!rows[n]) continue;
         const block_iq4_xs *b = (const block_iq4_xs *)rows[n];
@@ -20,7 +20,7 @@ void iq4xs_pack_psb(uint8_t *o, const uint8_t *const rows[16]) {
     kq_gather_lines(o + IQ4XS_OFF_QS, rows, offsetof(block_iq4_xs, qs), 32);
 }
 
-void iq4xs_unpack_psb(const uint8_t *p, uint8_t *const rows[16]) {
+void amxq_iq4xs_unpack_psb(const uint8_t *p, uint8_t *const rows[16]) {
     for (int n = 0; n < 16; n++) {
         if (!rows[n]) continue;
         block_iq4_xs *b = (block_iq4_xs *)rows[n];

@@ -10,7 +10,7 @@
 #define IQ4XS_OFF_LS 64
 #define IQ4XS_OFF_QS 192
 
-void iq4xs_pack_psb(uint8_t *o, const uint8_t *const rows[16]);
-void iq4xs_unpack_psb(const uint8_t *p, uint8_t *const rows[16]);
+void amxq_iq4xs_pack_psb(uint8_t *o, const uint8_t *const rows[16]);
+void amxq_iq4xs_unpack_psb(const uint8_t *p, uint8_t *const rows[16]);
 
 #endif

@@ -12,19 +12,19 @@
 #include "repack_iq4_xs.h"
 #include "repack_lines.h"
 
-size_t kq_psb_bytes(amx_type type) {
+size_t amxq_kq_psb_bytes(amx_type type) {
     switch (type) {
     case AMX_TYPE_Q4_K: return Q4K_PSB;
     case AMX_TYPE_Q5_K: return Q5K_PSB;
     case AMX_TYPE_Q6_K: return Q6K_PSB;
     case AMX_TYPE_IQ4_XS: return IQ4XS_PSB;
-    default: amxq_type_unreachable("kq_psb_bytes", type);
+    default: amxq_type_unreachable("amxq_kq_psb_bytes", type);
     }
 }
 
-size_t kq_packed_size(const amx_weights *w) {
+size_t amxq_kq_packed_size(const amx_weights *w) {
     const size_t panels = (size_t)((w->n + KQ_PANEL - 1) / KQ_PANEL);
-    return panels * (size_t)w->kb * kq_psb_bytes(w->type);
+    return panels * (size_t)w->kb * amxq_kq_psb_bytes(w->type);
 }
 
 /* Q4_K and Q5_K share d, dmin and the 12-byte scales. */
@@ -83,7 +83,7 @@ static void pack_psb(amx_type t, uint8_t *o, const uint8_t *const rows[16]) {
             for (int l = 0; l < 8; l++) kq_gather_lines(o + Q6K_QH_LINE(h, l), rows, offsetof(block_q6_K, qh) + 32 * h + 4 * l, 1);
         }
         break;
-    case AMX_TYPE_IQ4_XS: iq4xs_pack_psb(o, rows); break;
+    case AMX_TYPE_IQ4_XS: amxq_iq4xs_pack_psb(o, rows); break;
     default: amxq_type_unreachable("kq pack", t);
     }
 }
@@ -113,13 +113,13 @@ static void unpack_psb(amx_type t, const uint8_t *p, uint8_t *const rows[16]) {
             for (int l = 0; l < 8; l++) kq_scatter_lines(p + Q6K_QH_LINE(h, l), rows, offsetof(block_q6_K, qh) + 32 * h + 4 * l, 1);
         }
         break;
-    case AMX_TYPE_IQ4_XS: iq4xs_unpack_psb(p, rows); break;
+    case AMX_TYPE_IQ4_XS: amxq_iq4xs_unpack_psb(p, rows); break;
     default: amxq_type_unreachable("kq unpack", t);
     }
 }
 
-void kq_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1) {
-    const size_t psb = kq_psb_bytes(w->type), bb = (size_t)amxq_type_info(w->type)->bytes;
+void amxq_kq_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1) {
+    const size_t psb = amxq_kq_psb_bytes(w->type), bb = (size_t)amxq_type_info(w->type)->bytes;
     for (int64_t p = u0; p < u1; p++) {
         for (int64_t b = 0; b < w->kb; b++) {
             const uint8_t *rows[16];
@@ -134,8 +134,8 @@ void kq_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, in
     }
 }
 
-void kq_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1) {
-    const size_t psb = kq_psb_bytes(w->type), bb = (size_t)amxq_type_info(w->type)->bytes;
+void amxq_kq_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1) {
+    const size_t psb = amxq_kq_psb_bytes(w->type), bb = (size_t)amxq_type_info(w->type)->bytes;
     for (int64_t p = u0; p < u1; p++) {
         for (int64_t b = 0; b < w->kb; b++) {
             uint8_t *rows[16];

@@ -74,11 +74,11 @@
 
 
 /* Bytes per panel superblock of a type (0 for the other types). */
-size_t kq_psb_bytes(amx_type type);
+size_t amxq_kq_psb_bytes(amx_type type);
 
 /* dispatch-table entry points for the four types (pack unit = one panel) */
-size_t kq_packed_size(const amx_weights *w);
-void kq_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1);
-void kq_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1);
+size_t amxq_kq_packed_size(const amx_weights *w);
+void amxq_kq_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1);
+void amxq_kq_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1);
 
 #endif

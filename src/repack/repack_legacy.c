@@ -67,17 +67,17 @@ static void walk(const amx_weights *w, uint8_t *panels, uint8_t *gguf, int64_t u
     }
 }
 
-size_t legacy_packed_size(const amx_weights *w) {
+size_t amxq_legacy_packed_size(const amx_weights *w) {
     const int64_t panels = (w->n + LEGACY_PANEL_ROWS - 1) / LEGACY_PANEL_ROWS;
     return (size_t)panels * legacy_geometry(w->type, w->kb).panel;
 }
 
-void legacy_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1) {
+void amxq_legacy_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t u0, int64_t u1) {
     /* map_block only reads through gguf when packing */
     walk(w, dst, (uint8_t *)(uintptr_t)src, u0, u1, 1);
 }
 
-void legacy_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1) {
+void amxq_legacy_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1) {
     /* ... and only reads the panels when unpacking */
     walk(w, (uint8_t *)(uintptr_t)w->data, dst, u0, u1, 0);
 }

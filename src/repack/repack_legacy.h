@@ -78,8 +78,8 @@ static inline size_t legacy_qs_off(const legacy_geom *g, int64_t b) {
     return (size_t)b / g->group * g->group_bytes + g->group * g->sc_block + (size_t)b % g->group * g->qs_block;
 }
 
-size_t legacy_packed_size(const amx_weights *w);
-void legacy_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t unit0, int64_t unit1);
-void legacy_unpack(const amx_weights *w, void *dst, int64_t unit0, int64_t unit1);
+size_t amxq_legacy_packed_size(const amx_weights *w);
+void amxq_legacy_pack(const amx_weights *w, uint8_t *dst, const void *src, int64_t unit0, int64_t unit1);
+void amxq_legacy_unpack(const amx_weights *w, void *dst, int64_t unit0, int64_t unit1);
 
 #endif

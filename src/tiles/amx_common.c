@@ -24,29 +24,29 @@ static uint8_t *scratch_get(size_t bytes) {
 #if defined(AMXQ_TILE_EMULATOR)
 #include <stdatomic.h>
 
-_Thread_local amx_op_counts amx_ops_tl;
+_Thread_local amx_op_counts amxq_amx_ops_tl;
 #define N_OPS (sizeof(amx_op_counts) / sizeof(uint64_t))
 static atomic_uint_fast64_t g_ops[N_OPS];
 
 static void flush_counts(void) {
     uint64_t v[N_OPS];
-    memcpy(v, &amx_ops_tl, sizeof v);
+    memcpy(v, &amxq_amx_ops_tl, sizeof v);
     for (size_t i = 0; i < N_OPS; i++) atomic_fetch_add_explicit(&g_ops[i], v[i], memory_order_relaxed);
-    memset(&amx_ops_tl, 0, sizeof amx_ops_tl);
+    memset(&amxq_amx_ops_tl, 0, sizeof amxq_amx_ops_tl);
 }
 
-void amx_op_counts_all(amx_op_counts *out) {
+void amxq_amx_op_counts_all(amx_op_counts *out) {
     uint64_t v[N_OPS];
     for (size_t i = 0; i < N_OPS; i++) v[i] = atomic_load_explicit(&g_ops[i], memory_order_relaxed);
     memcpy(out, v, sizeof v);
 }
 
-void amx_op_counts_all_reset(void) {
+void amxq_amx_op_counts_all_reset(void) {
     for (size_t i = 0; i < N_OPS; i++) atomic_store_explicit(&g_ops[i], 0, memory_order_relaxed);
 }
 
 static atomic_int g_refuse;
-void amx_test_refuse_scratch(int refuse) { atomic_store(&g_refuse, refuse); }
+void amxq_amx_test_refuse_scratch(int refuse) { atomic_store(&g_refuse, refuse); }
 static int scratch_refused(void) { return atomic_load(&g_refuse); }
 #else
 static void flush_counts(void) {}
@@ -61,7 +61,7 @@ static void store_rows(const float *acc, int64_t rows, float *y, int64_t ldy, in
     for (int64_t r = 0; r < rows; r++) _mm512_mask_storeu_ps(y + r * ldy, k, _mm512_load_ps(acc + 16 * r));
 }
 
-void amx_drive(const amx_kernel *k, const void *ctx, const amx_weights *w, int64_t m, float *y, int64_t ldy,
+void amxq_tile_drive(const amx_kernel *k, const void *ctx, const amx_weights *w, int64_t m, float *y, int64_t ldy,
                int64_t item0, int64_t item1) {
     if (item1 <= item0) return;
     const int64_t mchunks = (m + AMX_M_CHUNK - 1) / AMX_M_CHUNK;

@@ -1,7 +1,7 @@
 /*
  * What the AMX kernel families (amx_legacy.c, amx_kquants.c) share: the
  * per-call choice between tiles and the VNNI sibling, the work items, and
- * the driver that walks a thread's items (amx_drive). Include only from files
+ * the driver that walks a thread's items (amxq_tile_drive). Include only from files
  * compiled with the tile flags (amx_args, or the emulator build).
  *
  * Work items: (16-column weight panel) x (AMX_M_CHUNK activation rows), rows
@@ -85,10 +85,10 @@ typedef struct {
     void (*run)(const void *ctx, const uint8_t *ub, int64_t u0, int64_t u1, int64_t row, int rows, float *acc);
 } amx_kernel;
 
-void amx_drive(const amx_kernel *k, const void *ctx, const amx_weights *w, int64_t m, float *y, int64_t ldy,
+void amxq_tile_drive(const amx_kernel *k, const void *ctx, const amx_weights *w, int64_t m, float *y, int64_t ldy,
                int64_t item0, int64_t item1);
 
-/* The tile plan: items of one panel x AMX_M_CHUNK rows (amx_drive's order). */
+/* The tile plan: items of one panel x AMX_M_CHUNK rows (amxq_tile_drive's order). */
 static inline void amx_tile_plan(const amx_weights *w, int64_t m, const char *kernel, amxq_compute_fn compute,
                                  const void *impl, amxq_plan *out) {
     *out = (amxq_plan){
@@ -104,8 +104,8 @@ static inline void amx_tile_plan(const amx_weights *w, int64_t m, const char *ke
 /* ---- vector-work counters (emulator builds; nothing in the normal build) -- */
 
 #if defined(AMXQ_TILE_EMULATOR)
-extern _Thread_local amx_op_counts amx_ops_tl;
-#define AMX_COUNT(field, n) (amx_ops_tl.field += (uint64_t)(n))
+extern _Thread_local amx_op_counts amxq_amx_ops_tl;
+#define AMX_COUNT(field, n) (amxq_amx_ops_tl.field += (uint64_t)(n))
 #else
 #define AMX_COUNT(field, n) ((void)0)
 #endif

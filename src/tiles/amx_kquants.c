@@ -338,7 +338,7 @@ struct amx_kq_kind {
     const char *name;
 };
 #define AMX_KQ_KIND(tn, mins)                                                                       \
-    const amx_kq_kind amx_kq_##tn = {&vnni_kq_##tn, tile_unpack_##tn, mins, "amx_gemm_" #tn "_32x16"};
+    const amx_kq_kind amxq_amx_kq_##tn = {&amxq_vnni_kq_##tn, tile_unpack_##tn, mins, "amx_gemm_" #tn "_32x16"};
 AMX_KQ_KIND(q4_K, 1)
 AMX_KQ_KIND(q5_K, 1)
 AMX_KQ_KIND(q6_K, 0)
@@ -350,19 +350,19 @@ static void kq_tile_compute(const amxq_plan *p, const amx_weights *w, int64_t m,
     const kq_ctx c = {
         .w = w,
         .mins = kind->mins,
-        .psb = kq_psb_bytes(w->type),
+        .psb = amxq_kq_psb_bytes(w->type),
         .unit = kind->mins ? 8576 : 8256,
-        .a = act_q8K_layout((void *)ws, m, w->k),
+        .a = amxq_act_q8K_layout((void *)ws, m, w->k),
     };
     const amx_kernel k = {.m_block = 32, .units = w->kb, .unit_bytes = c.unit, .config = kq_config,
                           .unpack = kind->unpack, .run = tile_run};
-    amx_drive(&k, &c, w, m, y, ldy, item0, item1);
+    amxq_tile_drive(&k, &c, w, m, y, ldy, item0, item1);
 }
 
-void amx_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
+void amxq_amx_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
     const amx_kq_kind *kind = w->impl;
     if (amx_use_tiles(w, m, opts))
         amx_tile_plan(w, m, kind->name, kq_tile_compute, kind, out);
     else
-        vnni_kq_plan(w, kind->vnni, m, out);
+        amxq_vnni_kq_plan(w, kind->vnni, m, out);
 }

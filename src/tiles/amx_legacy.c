@@ -204,7 +204,7 @@ struct amx_legacy_kind {
     const char *name;
 };
 #define AMX_LEGACY_KIND(tn)                                                                         \
-    const amx_legacy_kind amx_legacy_##tn = {&vnni_legacy_##tn, unpack_##tn, run_##tn,               \
+    const amx_legacy_kind amxq_amx_legacy_##tn = {&amxq_vnni_legacy_##tn, unpack_##tn, run_##tn,               \
                                              "amx_gemm_" #tn "_16x16"};
 AMX_LEGACY_KIND(q4_0)
 AMX_LEGACY_KIND(q4_1)
@@ -228,13 +228,13 @@ static void legacy_tile_compute(const amxq_plan *p, const amx_weights *w, int64_
     };
     const amx_kernel k = {.m_block = 16, .units = w->kb, .unit_bytes = c.rec, .config = legacy_config,
                           .unpack = kind->unpack, .run = kind->run};
-    amx_drive(&k, &c, w, m, y, ldy, item0, item1);
+    amxq_tile_drive(&k, &c, w, m, y, ldy, item0, item1);
 }
 
-void amx_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
+void amxq_amx_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
     const amx_legacy_kind *kind = w->impl;
     if (amx_use_tiles(w, m, opts))
         amx_tile_plan(w, m, kind->name, legacy_tile_compute, kind, out);
     else
-        vnni_legacy_plan(w, kind->vnni, m, out);
+        amxq_vnni_legacy_plan(w, kind->vnni, m, out);
 }

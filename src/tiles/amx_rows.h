@@ -37,13 +37,13 @@
 
 /* The rows' per-type descriptors (impl): the tile kernel and its VNNI sibling. */
 typedef struct amx_legacy_kind amx_legacy_kind;
-extern const amx_legacy_kind amx_legacy_q4_0, amx_legacy_q4_1, amx_legacy_q8_0, amx_legacy_iq4_nl;
+extern const amx_legacy_kind amxq_amx_legacy_q4_0, amxq_amx_legacy_q4_1, amxq_amx_legacy_q8_0, amxq_amx_legacy_iq4_nl;
 typedef struct amx_kq_kind amx_kq_kind;
-extern const amx_kq_kind amx_kq_q4_K, amx_kq_q5_K, amx_kq_q6_K, amx_kq_iq4_xs;
+extern const amx_kq_kind amxq_amx_kq_q4_K, amxq_amx_kq_q5_K, amxq_amx_kq_q6_K, amxq_amx_kq_iq4_xs;
 
 /* m >= the resolved amx_min_m: the tile kernel's plan; else the sibling's. */
-void amx_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
-void amx_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
+void amxq_amx_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
+void amxq_amx_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
 
 #if defined(AMXQ_TILE_EMULATOR)
 /*
@@ -63,12 +63,12 @@ typedef struct {
     uint64_t unpacks;                /* panel K-chunks unpacked */
 } amx_op_counts;
 
-void amx_op_counts_all(amx_op_counts *out);
-void amx_op_counts_all_reset(void);
+void amxq_amx_op_counts_all(amx_op_counts *out);
+void amxq_amx_op_counts_all_reset(void);
 
 /* Tests: refuse = 1 makes every thread's unpack scratch allocation fail, so
  * the kernels take their stack-buffer fallback (small K chunks). */
-void amx_test_refuse_scratch(int refuse);
+void amxq_amx_test_refuse_scratch(int refuse);
 #endif
 
 #endif

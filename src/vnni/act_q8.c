@@ -1,6 +1,6 @@
 /*
  * AVX-512 activation quantizers for Q8_0 and Q8_1 (workspace layout in
- * act_q8.h). They reproduce src/ref/ref_quantize.c bit for bit:
+ * act_q8.h). They reproduce src/ref/amxq_ref_quantize.c bit for bit:
  *   amax = max |x| over the block, d = amax / 127, id = 127 / amax (0 when
  *   amax is 0), q = round-half-even(x * id); d is rounded to fp16 as ggml
  *   stores it (vcvtps2ph, round to nearest even, which equals the software
@@ -66,7 +66,7 @@ static void zero_tail(int8_t *qs, int64_t k, int64_t qs_stride) {
     if (qs_stride > k) memset(qs + k, 0, (size_t)(qs_stride - k));
 }
 
-void act_quantize_row_q8_0(const float *x, int64_t k, int64_t qs_stride, int8_t *qs, float *d,
+void amxq_act_quantize_row_q8_0(const float *x, int64_t k, int64_t qs_stride, int8_t *qs, float *d,
                            int32_t *comp, int32_t bias) {
     for (int64_t b = 0; b < k / 32; b++) {
         int32_t sum;
@@ -76,7 +76,7 @@ void act_quantize_row_q8_0(const float *x, int64_t k, int64_t qs_stride, int8_t 
     zero_tail(qs, k, qs_stride);
 }
 
-void act_quantize_row_q8_1(const float *x, int64_t k, int64_t qs_stride, int8_t *qs, float *d, float *s) {
+void amxq_act_quantize_row_q8_1(const float *x, int64_t k, int64_t qs_stride, int8_t *qs, float *d, float *s) {
     for (int64_t b = 0; b < k / 32; b++) {
         int32_t sum;
         const float dv = quantize_block(x + 32 * b, qs + 32 * b, &sum);

@@ -1,7 +1,7 @@
 /*
  * Activation workspace of the legacy types (Q4_0 and Q8_0 weights take Q8_0
  * activations, Q4_1 takes Q8_1), filled by AVX-512 quantizers that are
- * bit-identical to ref_quantize_row_q8_0 / _q8_1 (src/ref/ref_quantize.c).
+ * bit-identical to amxq_ref_quantize_row_q8_0 / _q8_1 (src/ref/amxq_ref_quantize.c).
  *
  * For m rows of k values (kb = k / 32 blocks), three arrays:
  *   qs   m rows of qs_stride bytes (k rounded up to 64, the tail zeroed): the
@@ -44,9 +44,9 @@ static inline act_q8_layout act_q8_layout_for(int64_t m, int64_t k) {
 
 /* One row of k values (a multiple of 32) into qs (qs_stride bytes, the tail
  * past k zeroed), d and comp = -bias * sum(q) per block. */
-void act_quantize_row_q8_0(const float *x, int64_t k, int64_t qs_stride, int8_t *qs, float *d,
+void amxq_act_quantize_row_q8_0(const float *x, int64_t k, int64_t qs_stride, int8_t *qs, float *d,
                            int32_t *comp, int32_t bias);
 /* The same for Q8_1: s = fp16(d * sum(q)) widened, per block. */
-void act_quantize_row_q8_1(const float *x, int64_t k, int64_t qs_stride, int8_t *qs, float *d, float *s);
+void amxq_act_quantize_row_q8_1(const float *x, int64_t k, int64_t qs_stride, int8_t *qs, float *d, float *s);
 
 #endif

@@ -23,14 +23,14 @@
 
 static size_t align64(size_t v) { return (v + 63) & ~(size_t)63; }
 
-size_t act_q8K_size(int64_t m, int64_t k) {
+size_t amxq_act_q8K_size(int64_t m, int64_t k) {
     const size_t kb = (size_t)(k / QK_K);
     const size_t d_off = align64((size_t)m * (size_t)k);
     const size_t s_off = align64(d_off + (size_t)m * kb * sizeof(float));
     return s_off + (size_t)m * kb * Q8K_SUMS_BYTES;
 }
 
-act_q8K_view act_q8K_layout(void *ws, int64_t m, int64_t k) {
+act_q8K_view amxq_act_q8K_layout(void *ws, int64_t m, int64_t k) {
     const size_t kb = (size_t)(k / QK_K);
     const size_t d_off = align64((size_t)m * (size_t)k);
     const size_t s_off = align64(d_off + (size_t)m * kb * sizeof(float));
@@ -38,13 +38,13 @@ act_q8K_view act_q8K_layout(void *ws, int64_t m, int64_t k) {
     return (act_q8K_view){(int8_t *)base, (float *)(base + d_off), base + s_off, k, (int64_t)kb};
 }
 
-act_q8K_sums act_q8K_sums_for(amx_type type) {
+act_q8K_sums amxq_act_q8K_sums_for(amx_type type) {
     switch (type) {
     case AMX_TYPE_Q4_K:
     case AMX_TYPE_Q5_K: return Q8K_SUMS_MIN;
     case AMX_TYPE_Q6_K: return Q8K_SUMS_BIAS16;
     case AMX_TYPE_IQ4_XS: return Q8K_SUMS_BIAS32;
-    default: amxq_type_unreachable("act_q8K_sums_for", type);
+    default: amxq_type_unreachable("amxq_act_q8K_sums_for", type);
     }
 }
 
@@ -123,23 +123,23 @@ static void quantize_superblock(const float *x, int8_t *q, float *d, uint8_t *re
     write_sums(bs16, rec, kind);
 }
 
-void act_q8K_quantize_row(const float *x, int64_t k, int8_t *q, float *d, uint8_t *sums,
+void amxq_act_q8K_quantize_row(const float *x, int64_t k, int8_t *q, float *d, uint8_t *sums,
                           act_q8K_sums kind) {
     for (int64_t b = 0; b < k / QK_K; b++)
         quantize_superblock(x + b * QK_K, q + b * QK_K, d + b, sums + b * Q8K_SUMS_BYTES, kind);
 }
 
-void act_q8K_quantize(const float *x, int64_t ldx, int64_t m, int64_t k, void *ws, int64_t m0,
+void amxq_act_q8K_quantize(const float *x, int64_t ldx, int64_t m, int64_t k, void *ws, int64_t m0,
                       int64_t m1, act_q8K_sums kind) {
-    const act_q8K_view a = act_q8K_layout(ws, m, k);
+    const act_q8K_view a = amxq_act_q8K_layout(ws, m, k);
     for (int64_t i = m0; i < m1; i++)
-        act_q8K_quantize_row(x + i * ldx, k, a.q + i * k, a.d + i * a.kb,
+        amxq_act_q8K_quantize_row(x + i * ldx, k, a.q + i * k, a.d + i * a.kb,
                              a.s + (size_t)(i * a.kb) * Q8K_SUMS_BYTES, kind);
 }
 
-size_t vnni_q8K_act_size(const amx_weights *w, int64_t m) { return act_q8K_size(m, w->k); }
+size_t amxq_vnni_q8K_act_size(const amx_weights *w, int64_t m) { return amxq_act_q8K_size(m, w->k); }
 
-void vnni_q8K_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
+void amxq_vnni_q8K_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
                        int64_t m0, int64_t m1) {
-    act_q8K_quantize(x, ldx, m, w->k, ws, m0, m1, act_q8K_sums_for(w->type));
+    amxq_act_q8K_quantize(x, ldx, m, w->k, ws, m0, m1, amxq_act_q8K_sums_for(w->type));
 }

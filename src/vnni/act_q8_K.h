@@ -2,7 +2,7 @@
  * Q8_K activations for the 256-element weight types (Q4_K, Q5_K, Q6_K,
  * IQ4_XS), in the layout the VNNI kernels (and later the AMX kernels) read.
  *
- * Numerics are ggml's quantize_row_q8_K_ref exactly (src/ref/ref_quantize.c):
+ * Numerics are ggml's quantize_row_q8_K_ref exactly (src/ref/amxq_ref_quantize.c):
  * per 256-superblock d = 1/iscale with iscale = -127/max (max = the first
  * element of largest magnitude, with its sign), q = min(127, rne(iscale*x));
  * zero blocks give d = 0 and q = 0; blocks holding Inf/NaN give d = NaN and
@@ -51,24 +51,24 @@ typedef struct {
 } act_q8K_view;
 
 /* Bytes of the workspace for m rows of k elements. */
-size_t act_q8K_size(int64_t m, int64_t k);
+size_t amxq_act_q8K_size(int64_t m, int64_t k);
 /* Where the three arrays of a workspace for m rows start. */
-act_q8K_view act_q8K_layout(void *ws, int64_t m, int64_t k);
+act_q8K_view amxq_act_q8K_layout(void *ws, int64_t m, int64_t k);
 
 /* Quantizes rows [m0, m1) of x (row stride ldx floats) into the workspace. */
-void act_q8K_quantize(const float *x, int64_t ldx, int64_t m, int64_t k, void *ws, int64_t m0,
+void amxq_act_q8K_quantize(const float *x, int64_t ldx, int64_t m, int64_t k, void *ws, int64_t m0,
                       int64_t m1, act_q8K_sums kind);
 
 /* One row of k elements, for tests: quants, scales and sum records. */
-void act_q8K_quantize_row(const float *x, int64_t k, int8_t *q, float *d, uint8_t *sums,
+void amxq_act_q8K_quantize_row(const float *x, int64_t k, int8_t *q, float *d, uint8_t *sums,
                           act_q8K_sums kind);
 
 /* The sums kind the kernels of a weight type read. */
-act_q8K_sums act_q8K_sums_for(amx_type type);
+act_q8K_sums amxq_act_q8K_sums_for(amx_type type);
 
 /* dispatch-table entry points (act_size / quantize) */
-size_t vnni_q8K_act_size(const amx_weights *w, int64_t m);
-void vnni_q8K_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
+size_t amxq_vnni_q8K_act_size(const amx_weights *w, int64_t m);
+void amxq_vnni_q8K_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
                        int64_t m0, int64_t m1);
 
 #endif

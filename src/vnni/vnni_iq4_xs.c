@@ -76,7 +76,7 @@ KQ_INLINE void iq4xs_tile(const kq_tile *t, const int mr, const __m512i table) {
 #define IQ4XS_BODY(t, mr) iq4xs_tile(t, mr, kq_iq4_table())
 KQ_TILES(iq4xs, IQ4XS_BODY)
 
-const kq_family vnni_kq_iq4_xs = {
+const kq_family amxq_vnni_kq_iq4_xs = {
     .psb = IQ4XS_PSB,
     .tile = KQ_TILE_TABLE(iq4xs),
     KQ_NAMES("iq4_xs"),

@@ -120,7 +120,7 @@ static void convert_rows(const kq_family *f, const amx_weights *w, const act_q8K
 static void kq_compute(const amxq_plan *pl, const amx_weights *w, int64_t m, const void *ws, float *y,
                        int64_t ldy, int64_t it0, int64_t it1) {
     const kq_family *f = pl->impl;
-    const act_q8K_view a = act_q8K_layout((void *)ws, m, w->k);
+    const act_q8K_view a = amxq_act_q8K_layout((void *)ws, m, w->k);
     const int64_t rb = pl->rows_block, npg = n_panel_groups(w), panels = (w->n + 15) / 16;
     for (int64_t it = it0; it < it1; it++) {
         const int64_t r0 = it / npg * rb, r1 = r0 + rb < m ? r0 + rb : m;
@@ -154,7 +154,7 @@ static void kq_compute(const amxq_plan *pl, const amx_weights *w, int64_t m, con
     }
 }
 
-void vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, amxq_plan *out) {
+void amxq_vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, amxq_plan *out) {
     const int64_t rb = row_block(w, m);
     *out = (amxq_plan){
         .kernel = m >= 1 && m <= 4 ? f->name_gemv[m] : f->name_gemm,
@@ -166,7 +166,7 @@ void vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, amxq_plan
     };
 }
 
-void vnni_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
+void amxq_vnni_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
     (void)opts;
-    vnni_kq_plan(w, w->impl, m, out);
+    amxq_vnni_kq_plan(w, w->impl, m, out);
 }

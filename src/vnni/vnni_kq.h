@@ -52,10 +52,10 @@ typedef struct {
 
 /* The rows' descriptors (impl), one per type: vnni_q4_K.c (Q4_K, Q5_K),
  * vnni_q6_K.c, vnni_iq4_xs.c. */
-extern const kq_family vnni_kq_q4_K, vnni_kq_q5_K, vnni_kq_q6_K, vnni_kq_iq4_xs;
+extern const kq_family amxq_vnni_kq_q4_K, amxq_vnni_kq_q5_K, amxq_vnni_kq_q6_K, amxq_vnni_kq_iq4_xs;
 
-void vnni_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
+void amxq_vnni_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
 /* The plan with an explicit descriptor: the AMX rows' path for small m. */
-void vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, amxq_plan *out);
+void amxq_vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, amxq_plan *out);
 
 #endif

@@ -186,7 +186,7 @@ struct vnni_legacy_kind {
     const char *name_gemv, *name_gemm; /* m <= MR_MAX, larger m */
 };
 #define LEGACY_KIND(tn)                                                                            \
-    const vnni_legacy_kind vnni_legacy_##tn = {k_tiles_##tn, "vnni512_gemv_" #tn "_4x16",           \
+    const vnni_legacy_kind amxq_vnni_legacy_##tn = {k_tiles_##tn, "vnni512_gemv_" #tn "_4x16",           \
                                                "vnni512_gemm_" #tn "_4x32"};
 LEGACY_KIND(q4_0)
 LEGACY_KIND(q4_1)
@@ -195,9 +195,9 @@ LEGACY_KIND(iq4_nl)
 
 /* ---- the dispatch-table entry points ------------------------------------- */
 
-size_t vnni_legacy_act_size(const amx_weights *w, int64_t m) { return act_q8_layout_for(m, w->k).bytes; }
+size_t amxq_vnni_legacy_act_size(const amx_weights *w, int64_t m) { return act_q8_layout_for(m, w->k).bytes; }
 
-void vnni_legacy_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
+void amxq_vnni_legacy_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
                           int64_t m0, int64_t m1) {
     const act_q8_layout l = act_q8_layout_for(m, w->k);
     const act_kind act = amxq_type_info(w->type)->act;
@@ -208,9 +208,9 @@ void vnni_legacy_quantize(const amx_weights *w, const float *x, int64_t ldx, int
         float *d = (float *)(base + l.d_off) + i * l.kb_stride;
         void *aux = base + l.aux_off + (size_t)(i * l.kb_stride) * 4;
         switch (act) {
-        case ACT_Q8_1: act_quantize_row_q8_1(x + i * ldx, w->k, l.qs_stride, qs, d, aux); break;
-        case ACT_Q8_0: act_quantize_row_q8_0(x + i * ldx, w->k, l.qs_stride, qs, d, aux, zero); break;
-        default: amxq_type_unreachable("vnni_legacy_quantize", w->type);
+        case ACT_Q8_1: amxq_act_quantize_row_q8_1(x + i * ldx, w->k, l.qs_stride, qs, d, aux); break;
+        case ACT_Q8_0: amxq_act_quantize_row_q8_0(x + i * ldx, w->k, l.qs_stride, qs, d, aux, zero); break;
+        default: amxq_type_unreachable("amxq_vnni_legacy_quantize", w->type);
         }
     }
 }
@@ -260,7 +260,7 @@ static void legacy_compute(const amxq_plan *p, const amx_weights *w, int64_t m, 
     }
 }
 
-void vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_t m, amxq_plan *out) {
+void amxq_vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_t m, amxq_plan *out) {
     const int decode = m <= MR_MAX;
     const int gp = decode ? DECODE_PANELS : NV_MAX;
     const int64_t rows = decode ? m : M_CHUNK;
@@ -274,7 +274,7 @@ void vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_
     };
 }
 
-void vnni_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
+void amxq_vnni_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
     (void)opts;
-    vnni_legacy_plan(w, w->impl, m, out);
+    amxq_vnni_legacy_plan(w, w->impl, m, out);
 }

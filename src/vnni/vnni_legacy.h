@@ -8,13 +8,14 @@
 
 /* The family's per-type descriptors (the rows' impl): tiles and names. */
 typedef struct vnni_legacy_kind vnni_legacy_kind;
-extern const vnni_legacy_kind vnni_legacy_q4_0, vnni_legacy_q4_1, vnni_legacy_q8_0, vnni_legacy_iq4_nl;
+extern const vnni_legacy_kind amxq_vnni_legacy_q4_0, amxq_vnni_legacy_q4_1, amxq_vnni_legacy_q8_0,
+    amxq_vnni_legacy_iq4_nl;
 
-size_t vnni_legacy_act_size(const amx_weights *w, int64_t m);
-void vnni_legacy_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
+size_t amxq_vnni_legacy_act_size(const amx_weights *w, int64_t m);
+void amxq_vnni_legacy_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
                           int64_t m0, int64_t m1);
-void vnni_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
+void amxq_vnni_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
 /* The plan with an explicit descriptor: the AMX rows' path for small m. */
-void vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_t m, amxq_plan *out);
+void amxq_vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_t m, amxq_plan *out);
 
 #endif

@@ -113,13 +113,13 @@ KQ_INLINE void q45_tile(const kq_tile *t, const int mr, const int q5) {
 KQ_TILES(q4k, Q4K_BODY)
 KQ_TILES(q5k, Q5K_BODY)
 
-const kq_family vnni_kq_q4_K = {
+const kq_family amxq_vnni_kq_q4_K = {
     .psb = Q4K_PSB,
     .tile = KQ_TILE_TABLE(q4k),
     KQ_NAMES("q4_K"),
 };
 
-const kq_family vnni_kq_q5_K = {
+const kq_family amxq_vnni_kq_q5_K = {
     .psb = Q5K_PSB,
     .tile = KQ_TILE_TABLE(q5k),
     KQ_NAMES("q5_K"),

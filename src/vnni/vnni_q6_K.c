@@ -99,7 +99,7 @@ KQ_INLINE void q6_tile(const kq_tile *t, const int mr, const int conv) {
 KQ_TILES(q6k, Q6K_BODY)
 KQ_TILES(q6kc, Q6K_CONV_BODY)
 
-const kq_family vnni_kq_q6_K = {
+const kq_family amxq_vnni_kq_q6_K = {
     .psb = Q6K_PSB,
     .tile = KQ_TILE_TABLE(q6k),
     .convert = q6_convert,
