@@ -48,7 +48,7 @@ extern "C" {
 
 /* The version of this header. amx_version() returns the library's own. */
 #define AMXQ_VERSION_MAJOR 0
-#define AMXQ_VERSION_MINOR 1
+#define AMXQ_VERSION_MINOR 2
 #define AMXQ_VERSION_PATCH 0
 
 /* Status codes. AMX_OK is 0; every failure leaves the caller's memory as it
@@ -61,7 +61,14 @@ typedef enum amx_status {
     AMX_ERR_SIZE_MISMATCH = 4,    /* data_size does not match n, k and the type */
     AMX_ERR_NO_MEMORY = 5,        /* an allocation failed */
     AMX_ERR_ISA_UNAVAILABLE = 6,  /* a forced ISA that this CPU or OS cannot run */
-    AMX_ERR_WORKSPACE = 7         /* caller-supplied workspace too small or misaligned */
+    AMX_ERR_WORKSPACE = 7,        /* caller-supplied workspace too small or misaligned */
+    /* added in 0.2: caller memory and packed-weight images */
+    AMX_ERR_BUFFER = 8,           /* caller-supplied buffer too small or not aligned as required */
+    AMX_ERR_BAD_FORMAT = 9,       /* not a packed-weights image, or its header is inconsistent */
+    AMX_ERR_VERSION = 10,         /* an image format or layout version this library does not read */
+    AMX_ERR_TRUNCATED = 11,       /* the image is shorter than its header says */
+    AMX_ERR_CHECKSUM = 12,        /* the image's checksum does not match its bytes */
+    AMX_ERR_IO = 13               /* a file could not be opened, read, mapped or written (see errno) */
 } amx_status;
 
 /* Weight types. Values equal ggml's enum ggml_type, so a GGUF tensor's type
@@ -126,6 +133,107 @@ typedef struct amx_gemm_opts {
 AMXQ_API amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const void *data,
                                      size_t data_size, const amx_pack_opts *opts,
                                      amx_weights **out);
+
+/* ---- Packed weights in caller memory and in files ------------------------ *
+ *
+ * A handle's packed bytes form one self-contained, position-independent
+ * image: a 128-byte header, then the payload (the family's panel layout).
+ * The image is what amx_pack_weights_into writes into caller memory, what
+ * amx_weights_save / amx_weights_save_to write out, and what
+ * amx_weights_open / amx_weights_open_memory use in place, without a copy.
+ *
+ * Image format 1, little-endian, all fields at fixed offsets:
+ *   0   char[8]   magic "AMXQPACK"
+ *   8   uint32    format version (1)
+ *   12  uint32    layout version of the payload (bumped when any panel layout changes)
+ *   16  uint32    type (amx_type)
+ *   20  uint32    kernel family the payload is laid out for (amx_isa, never AUTO)
+ *   24  int64     n
+ *   32  int64     k
+ *   40  char[32]  layout name, NUL-padded ("q4_Kp16", "gguf", ...)
+ *   72  uint64    header bytes (128: the payload's offset)
+ *   80  uint64    payload bytes (a multiple of 64)
+ *   88  uint32    alignment the image's start needs (64)
+ *   92  uint32    0
+ *   96  uint64    checksum of the header (with this field zero) and the payload
+ *   104 uint8[24] 0
+ * The checksum is a 64-bit hash of each 1 MiB chunk of the payload, then of
+ * the header and those chunk hashes (so it can be computed in parallel); it
+ * detects corruption, it is not a signature.
+ */
+
+/* Who owns a handle's packed bytes (amx_weights_info.memory). */
+typedef enum amx_memory {
+    AMX_MEMORY_LIBRARY = 0, /* allocated by amx_pack_weights; freed by amx_weights_free */
+    AMX_MEMORY_CALLER = 1,  /* the caller's (amx_pack_weights_into, amx_weights_open_memory):
+                               amx_weights_free frees the handle only */
+    AMX_MEMORY_MAPPED = 2   /* a read-only mapping of a file (amx_weights_open); unmapped by
+                               amx_weights_free */
+} amx_memory;
+
+/* Options for amx_weights_open / amx_weights_open_memory. size = sizeof;
+ * NULL means all defaults. */
+typedef struct amx_open_opts {
+    uint32_t size;     /* sizeof(amx_open_opts) as the caller compiled it */
+    uint32_t flags;    /* AMX_OPEN_* below; other bits must be 0 */
+    int32_t n_threads; /* threads for checking (and repacking); 0 = 1; at most 1024 */
+} amx_open_opts;
+/* The image was packed for a family this machine cannot run: unpack its
+ * GGUF blocks (the layouts are lossless) and pack them again for the best
+ * family here, into library memory. Without it such an image gives
+ * AMX_ERR_ISA_UNAVAILABLE. */
+#define AMX_OPEN_REPACK 1u
+/* Skip the checksum (which reads every payload byte once). For images the
+ * caller has already verified. */
+#define AMX_OPEN_NO_VERIFY 2u
+
+/* The exact image size (*bytes) and the alignment of its start (*align, a
+ * power of two) that packing these weights with these options needs on this
+ * machine, before any data exists (AUTO picks the family this machine runs,
+ * so ask with the options you will pack with). Same argument checks and
+ * statuses as amx_pack_weights, without the data. */
+AMXQ_API amx_status amx_pack_size(amx_type type, int64_t n, int64_t k, const amx_pack_opts *opts,
+                                  size_t *bytes, size_t *align);
+
+/* amx_pack_weights into caller memory: writes the image (header, payload,
+ * checksum) into dst and returns a handle that uses it in place and does not
+ * own it; dst must stay valid and unchanged until amx_weights_free, which
+ * frees the handle only. dst must be aligned and at least as large as
+ * amx_pack_size says, else AMX_ERR_BUFFER. On any failure nothing is written
+ * to dst. The written image can later be used with amx_weights_open_memory. */
+AMXQ_API amx_status amx_pack_weights_into(amx_type type, int64_t n, int64_t k, const void *data,
+                                          size_t data_size, const amx_pack_opts *opts, void *dst,
+                                          size_t dst_size, amx_weights **out);
+
+/* Writes the handle's image to the file `path` (created or replaced: the
+ * bytes go to a temporary file in the same directory that is then renamed,
+ * so readers never see a partial image). AMX_ERR_IO with errno set on
+ * failure. */
+AMXQ_API amx_status amx_weights_save(const amx_weights *w, const char *path);
+
+/* Copies the handle's image into buffer (any alignment). *written receives
+ * the image size, also when buffer is too small (then AMX_ERR_BUFFER and
+ * nothing written), so buffer = NULL, size = 0 asks for the size. */
+AMXQ_API amx_status amx_weights_save_to(const amx_weights *w, void *buffer, size_t size,
+                                        size_t *written);
+
+/* Maps the image file `path` read-only and uses its pages as they are: no
+ * copy, so processes opening the same file share one copy in the page cache.
+ * The header is checked field by field and, unless AMX_OPEN_NO_VERIFY, the
+ * checksum over every byte. Returns AMX_OK, or AMX_ERR_IO (errno set),
+ * AMX_ERR_BAD_FORMAT, AMX_ERR_VERSION, AMX_ERR_TRUNCATED, AMX_ERR_SIZE_MISMATCH
+ * (the file is longer than its image), AMX_ERR_CHECKSUM,
+ * AMX_ERR_UNSUPPORTED_TYPE (a type or family this build lacks),
+ * AMX_ERR_ISA_UNAVAILABLE (see AMX_OPEN_REPACK), AMX_ERR_INVALID_ARG,
+ * AMX_ERR_NO_MEMORY; *out is NULL on any failure. */
+AMXQ_API amx_status amx_weights_open(const char *path, const amx_open_opts *opts, amx_weights **out);
+
+/* The same for an image the caller holds (read, or mapped itself) at ptr,
+ * size bytes, aligned as the header says (64): used in place, never
+ * written; it must stay valid until amx_weights_free. A misaligned ptr gives
+ * AMX_ERR_BUFFER. Never reads outside [ptr, ptr + size). */
+AMXQ_API amx_status amx_weights_open_memory(const void *ptr, size_t size, const amx_open_opts *opts,
+                                            amx_weights **out);
 
 /*
  * y[i*ldy + j] = sum_k x[i*ldx + k] * W[j][k] for 0 <= i < m, 0 <= j < n.
@@ -230,6 +338,7 @@ typedef struct amx_weights_info {
     uint64_t gguf_bytes;   /* n * (k / block) * block_bytes */
     const char *kernel;    /* variant name, e.g. "vnni512_q4_0"; static storage */
     const char *layout;    /* packed layout name, e.g. "q4_0p16"; static storage */
+    amx_memory memory;     /* who owns the packed bytes; added in 0.2 */
 } amx_weights_info;
 
 /* Fills *info. AMX_ERR_INVALID_ARG on a NULL or invalid handle, NULL info or

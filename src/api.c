@@ -7,26 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 
 #include "amxq.h"
 #include "cpu.h"
 #include "dispatch.h"
 #include "formats.h"
+#include "api_internal.h"
 #include "pool.h"
 #include "scratch.h"
 #include "version.h"
 #include "ref/ref.h"
 
 
-/* Largest n or k accepted: kernels index one row's blocks and bytes with
- * 32-bit integers. n * k is capped so every byte count fits comfortably. */
-#define AMXQ_MAX_DIM ((int64_t)1 << 31)
-#define AMXQ_MAX_ELEMS ((int64_t)1 << 50)
-/* The first published sizes of the option structs. */
-#define PACK_OPTS_V0_SIZE 16u
+/* The first published size of amx_gemm_opts. */
 #define GEMM_OPTS_V0_SIZE 12u
-#define OPTS_MAX_SIZE 4096u
 /* Below this many activation values the caller's thread quantizes alone. */
 #define PARALLEL_QUANTIZE_MIN ((int64_t)1 << 16)
 /* Workspaces larger than this are released after the call. */
@@ -42,6 +36,12 @@ const char *amx_status_str(amx_status s) {
     case AMX_ERR_NO_MEMORY: return "out of memory";
     case AMX_ERR_ISA_UNAVAILABLE: return "requested ISA is not available on this CPU/OS";
     case AMX_ERR_WORKSPACE: return "workspace too small or misaligned";
+    case AMX_ERR_BUFFER: return "buffer too small or not aligned as required";
+    case AMX_ERR_BAD_FORMAT: return "not a packed-weights image, or its header is inconsistent";
+    case AMX_ERR_VERSION: return "packed-weights image of a format or layout version this library does not read";
+    case AMX_ERR_TRUNCATED: return "packed-weights image shorter than its header says";
+    case AMX_ERR_CHECKSUM: return "packed-weights image checksum does not match its bytes";
+    case AMX_ERR_IO: return "file could not be opened, read, mapped or written";
     }
     return "unknown status";
 }
@@ -98,10 +98,10 @@ const char *amx_cpu_report(void) { return amxq_cpu_report(); }
 /* Copies a caller's option struct of `size` bytes into `dst` (`known` bytes,
  * pre-filled with defaults). Smaller than the first published size, larger
  * than we can check, or non-zero bytes we do not know: invalid. */
-static int copy_opts(void *dst, size_t known, const void *src, uint32_t v0_size) {
+int amxq_copy_opts(void *dst, size_t known, const void *src, uint32_t v0_size) {
     uint32_t size;
     memcpy(&size, src, sizeof size);
-    if (size < v0_size || size > OPTS_MAX_SIZE) return 0;
+    if (size < v0_size || size > AMXQ_OPTS_MAX_SIZE) return 0;
     const size_t n = size < known ? size : known;
     memcpy(dst, src, n);
     for (size_t i = known; i < size; i++)
@@ -111,10 +111,10 @@ static int copy_opts(void *dst, size_t known, const void *src, uint32_t v0_size)
 
 static int isa_valid(amx_isa isa) { return isa >= AMX_ISA_AUTO && isa <= AMX_ISA_AMX; }
 
-static amx_status read_pack_opts(const amx_pack_opts *o, amx_pack_opts *r) {
+amx_status amxq_read_pack_opts(const amx_pack_opts *o, amx_pack_opts *r) {
     *r = (amx_pack_opts){.size = sizeof *r, .isa = AMX_ISA_AUTO};
     if (!o) return AMX_OK;
-    if (!copy_opts(r, sizeof *r, o, PACK_OPTS_V0_SIZE)) return AMX_ERR_INVALID_ARG;
+    if (!amxq_copy_opts(r, sizeof *r, o, AMXQ_PACK_OPTS_V0_SIZE)) return AMX_ERR_INVALID_ARG;
     if (!isa_valid(r->isa) || r->n_threads < 0 || r->n_threads > AMXQ_MAX_THREADS || r->flags)
         return AMX_ERR_INVALID_ARG;
     if (r->n_threads == 0) r->n_threads = 1;
@@ -123,158 +123,10 @@ static amx_status read_pack_opts(const amx_pack_opts *o, amx_pack_opts *r) {
 
 static amx_status read_gemm_opts(const amx_gemm_opts *o, amx_gemm_opts *r) {
     *r = (amx_gemm_opts){.size = sizeof *r};
-    if (o && !copy_opts(r, sizeof *r, o, GEMM_OPTS_V0_SIZE)) return AMX_ERR_INVALID_ARG;
+    if (o && !amxq_copy_opts(r, sizeof *r, o, GEMM_OPTS_V0_SIZE)) return AMX_ERR_INVALID_ARG;
     if (r->n_threads < 0 || r->n_threads > AMXQ_MAX_THREADS || r->flags || r->amx_min_m < 0)
         return AMX_ERR_INVALID_ARG;
     if (r->n_threads == 0) r->n_threads = 1;
-    return AMX_OK;
-}
-
-/* ---- packing --------------------------------------------------------------- */
-
-static int handle_ok(const amx_weights *w) { return w && w->magic == AMXQ_WEIGHTS_MAGIC; }
-
-/* AUTO: the first family of cpu.c's preference list that has a row for the
- * type and runs here. */
-static const amxq_variant *choose_variant(amx_type type, amx_isa isa, amx_status *st) {
-    if (isa == AMX_ISA_AUTO) {
-        size_t nf;
-        const amx_isa *pref = amxq_isa_preference(&nf);
-        for (size_t i = 0; i < nf; i++) {
-            const amxq_variant *v = amxq_find_variant(type, pref[i]);
-            if (v && amxq_isa_usable(pref[i], NULL)) return v;
-        }
-        *st = AMX_ERR_UNSUPPORTED_TYPE;
-        return NULL;
-    }
-    if (!amxq_isa_usable(isa, NULL)) {
-        *st = AMX_ERR_ISA_UNAVAILABLE;
-        return NULL;
-    }
-    const amxq_variant *v = amxq_find_variant(type, isa);
-    if (!v) *st = AMX_ERR_UNSUPPORTED_TYPE;
-    return v;
-}
-
-/* Packed weights are streamed at memory speed by every decode call: on 2 MiB
- * pages the TLB covers a whole matrix (THP in "madvise" mode, a common
- * default, needs the hint). Measured on one Zen 4 core, Q4_0 decode from
- * DRAM went from 16-21 to 21-25 GB/s median. Small matrices keep 64-byte
- * alignment and no hint. */
-#define HUGE_PAGE ((size_t)2 << 20)
-static void *alloc_packed(size_t bytes) {
-    if (bytes < HUGE_PAGE) return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    const size_t sz = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    void *p = aligned_alloc(HUGE_PAGE, sz);
-#if defined(MADV_HUGEPAGE)
-    if (p) madvise(p, sz, MADV_HUGEPAGE); /* a hint: failure changes nothing */
-#endif
-    return p;
-}
-
-typedef struct {
-    amx_weights *w;
-    const void *src;
-    int64_t units;
-} pack_job;
-
-static void pack_task(void *ctx, int ith, int nth) {
-    const pack_job *j = ctx;
-    int64_t u0, u1;
-    amxq_split(j->units, ith, nth, &u0, &u1);
-    if (u1 > u0) j->w->v->pack(j->w, (uint8_t *)j->w->data, j->src, u0, u1);
-}
-
-amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const void *data, size_t data_size,
-                            const amx_pack_opts *opts, amx_weights **out) {
-    if (!out) return AMX_ERR_INVALID_ARG;
-    *out = NULL;
-    amx_pack_opts o;
-    amx_status st = read_pack_opts(opts, &o);
-    if (st != AMX_OK) return st;
-    if (!data || n <= 0 || k <= 0) return AMX_ERR_INVALID_ARG;
-    const type_info *ti = amxq_type_info(type);
-    if (!ti) return AMX_ERR_UNSUPPORTED_TYPE;
-    if (k % ti->block != 0 || n > AMXQ_MAX_DIM || k > AMXQ_MAX_DIM || n > AMXQ_MAX_ELEMS / k)
-        return AMX_ERR_BAD_SHAPE;
-    const size_t gguf = (size_t)n * (size_t)(k / ti->block) * (size_t)ti->bytes;
-    if (data_size != gguf) return AMX_ERR_SIZE_MISMATCH;
-    const amxq_variant *v = choose_variant(type, o.isa, &st);
-    if (!v) return st;
-
-    amx_weights *w = calloc(1, sizeof *w);
-    if (!w) return AMX_ERR_NO_MEMORY;
-    w->v = v;
-    w->impl = v->impl;
-    w->type = type;
-    w->n = n;
-    w->k = k;
-    w->kb = k / ti->block;
-    w->gguf_bytes = gguf;
-    w->amx_min_m = v->amx_min_m;
-    if (v->amx_min_m > 0) {
-        /* operators may move the AMX/VNNI crossover without rebuilding */
-        const char *env = getenv("AMXQ_AMX_MIN_M");
-        const long e = env ? strtol(env, NULL, 10) : 0;
-        if (e > 0 && e <= INT32_MAX) w->amx_min_m = (int32_t)e;
-    }
-    const size_t used = v->packed_size(w);
-    const size_t payload = (used + 63) & ~(size_t)63;
-    w->packed_bytes = sizeof(amxq_pack_header) + payload;
-    w->base = alloc_packed(w->packed_bytes);
-    if (!w->base) {
-        free(w);
-        return AMX_ERR_NO_MEMORY;
-    }
-    amxq_pack_header *h = (amxq_pack_header *)w->base;
-    memset(h, 0, sizeof *h);
-    memcpy(h->magic, "AMXQPACK", 8);
-    h->version = AMXQ_PACK_LAYOUT_VERSION;
-    h->type = (uint32_t)type;
-    h->n = n;
-    h->k = k;
-    strncpy(h->layout, v->layout, sizeof h->layout - 1);
-    w->data = w->base + sizeof(amxq_pack_header);
-    /* the rounding to 64 bytes is never read, but the packed bytes must be a
-     * function of the input alone */
-    memset(w->base + sizeof(amxq_pack_header) + used, 0, payload - used);
-
-    pack_job job = {w, data, (n + v->pack_rows - 1) / v->pack_rows};
-    const int nth = (int64_t)o.n_threads < job.units ? o.n_threads : (int)job.units;
-    amxq_pool_run(nth, pack_task, NULL, &job);
-    w->magic = AMXQ_WEIGHTS_MAGIC;
-    *out = w;
-    return AMX_OK;
-}
-
-void amx_weights_free(amx_weights *w) {
-    if (!w) return;
-    w->magic = 0;
-    free(w->base);
-    free(w);
-}
-
-/* ---- queries --------------------------------------------------------------- */
-
-amx_status amx_weights_query(const amx_weights *w, amx_weights_info *info) {
-    if (!handle_ok(w) || !info) return AMX_ERR_INVALID_ARG;
-    const uint32_t size = info->size;
-    if (size < offsetof(amx_weights_info, k) + sizeof(int64_t) || size > OPTS_MAX_SIZE)
-        return AMX_ERR_INVALID_ARG;
-    const amx_weights_info full = {
-        .size = size,
-        .type = w->type,
-        .n = w->n,
-        .k = w->k,
-        .isa = w->v->isa,
-        .amx_min_m = w->amx_min_m,
-        .packed_bytes = w->packed_bytes,
-        .gguf_bytes = w->gguf_bytes,
-        .kernel = w->v->name,
-        .layout = w->v->layout,
-    };
-    memcpy(info, &full, size < sizeof full ? size : sizeof full);
-    if (size > sizeof full) memset((char *)info + sizeof full, 0, size - sizeof full);
     return AMX_OK;
 }
 
@@ -286,7 +138,7 @@ static amxq_call_opts call_opts(const amx_weights *w, const amx_gemm_opts *o) {
 
 const char *amx_gemm_kernel(const amx_weights *w, int64_t m, const amx_gemm_opts *opts) {
     amx_gemm_opts o;
-    if (!handle_ok(w) || m < 1 || read_gemm_opts(opts, &o) != AMX_OK) return "invalid";
+    if (!amxq_handle_ok(w) || m < 1 || read_gemm_opts(opts, &o) != AMX_OK) return "invalid";
     const amxq_call_opts call = call_opts(w, &o);
     amxq_plan plan;
     w->v->select(w, m, &call, &plan);
@@ -294,13 +146,6 @@ const char *amx_gemm_kernel(const amx_weights *w, int64_t m, const amx_gemm_opts
 }
 
 const char *amx_weights_kernel(const amx_weights *w, int64_t m) { return amx_gemm_kernel(w, m, NULL); }
-
-amx_status amx_weights_unpack(const amx_weights *w, void *data, size_t data_size) {
-    if (!handle_ok(w) || !data) return AMX_ERR_INVALID_ARG;
-    if (data_size != w->gguf_bytes) return AMX_ERR_SIZE_MISMATCH;
-    w->v->unpack(w, data, 0, (w->n + w->v->pack_rows - 1) / w->v->pack_rows);
-    return AMX_OK;
-}
 
 amx_status amx_dequantize(amx_type type, int64_t n_elements, const void *data, size_t data_size,
                           float *out) {
@@ -379,7 +224,7 @@ static amx_status check_operand(int64_t m, const float *p, int64_t ld, int64_t c
  * Fills *job on success. */
 static amx_status check_gemm(const amx_weights *w, int64_t m, const float *x, int64_t ldx, int has_x,
                              float *y, int64_t ldy, int has_y, const amx_gemm_opts *opts, gemm_job *job) {
-    if (!handle_ok(w)) return AMX_ERR_INVALID_ARG;
+    if (!amxq_handle_ok(w)) return AMX_ERR_INVALID_ARG;
     amx_gemm_opts o;
     amx_status st = read_gemm_opts(opts, &o);
     if (st != AMX_OK) return st;
@@ -431,7 +276,7 @@ static amx_status check_workspace(const gemm_job *j, const void *ws, size_t ws_s
 }
 
 amx_status amx_gemm_workspace_size(const amx_weights *w, int64_t m, size_t *bytes) {
-    if (!handle_ok(w) || !bytes || m < 0 || !extent_ok(m, w->k, w->k)) return AMX_ERR_INVALID_ARG;
+    if (!amxq_handle_ok(w) || !bytes || m < 0 || !extent_ok(m, w->k, w->k)) return AMX_ERR_INVALID_ARG;
     *bytes = workspace_bytes(w, m);
     return AMX_OK;
 }

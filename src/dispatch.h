@@ -16,16 +16,9 @@
 
 typedef struct amxq_variant amxq_variant;
 
-/* Packed-layout header, the first 64 bytes of every packed payload. */
-typedef struct {
-    char magic[8];       /* "AMXQPACK" */
-    uint32_t version;    /* layout version, bumped whenever a layout changes */
-    uint32_t type;       /* amx_type */
-    int64_t n, k;
-    char layout[32];     /* layout name, NUL-terminated */
-} amxq_pack_header;
-_Static_assert(sizeof(amxq_pack_header) == 64, "pack header is one cache line");
-#define AMXQ_PACK_LAYOUT_VERSION 2 /* 2: q6_Kp16 lines in first-use order */
+/* Bumped whenever a packed layout changes: images of another layout version
+ * are refused (image.h). 2: q6_Kp16 lines in first-use order. */
+#define AMXQ_PACK_LAYOUT_VERSION 2
 
 struct amxq_variant {
     const char *name;    /* "<isa>_<type>", e.g. "vnni512_q4_0" */

@@ -32,9 +32,13 @@ struct amx_weights {
     int64_t n, k;
     int64_t kb;                     /* blocks per row */
     size_t gguf_bytes;
-    uint8_t *base;                  /* allocation: header, then payload */
-    size_t packed_bytes;            /* header + payload */
+    const uint8_t *image;           /* the packed image: header, then payload */
+    size_t packed_bytes;            /* image bytes: header + payload */
     const uint8_t *data;            /* payload, 64-byte aligned */
+    amx_memory memory;              /* who owns the image */
+    void *owned;                    /* what amx_weights_free releases: an allocation
+                                       (LIBRARY) or a mapping of owned_bytes (MAPPED) */
+    size_t owned_bytes;
 };
 #define AMXQ_WEIGHTS_MAGIC 0x616d78712d777431ull
 

@@ -173,7 +173,7 @@ int main(void) {
     CHECK(amx_dequantize(AMX_TYPE_Q4_0, 64, NULL, 36, dq) == AMX_ERR_INVALID_ARG, "dequantize NULL");
 
     /* ---- strings and versions ---- */
-    for (int s = -1; s < 12; s++)
+    for (int s = -1; s <= AMX_ERR_IO + 1; s++)
         CHECK(amx_status_str((amx_status)s) != NULL && amx_status_str((amx_status)s)[0], "status_str(%d)", s);
     CHECK(strcmp(amx_status_str(AMX_OK), amx_status_str((amx_status)99)) != 0, "unknown status text");
     CHECK(amx_version() == AMXQ_VERSION_MAJOR * 10000u + AMXQ_VERSION_MINOR * 100u + AMXQ_VERSION_PATCH,

@@ -20,7 +20,7 @@ static void check_variant(const amxq_variant *v) {
     po.n_threads = 4;
     CHECK(amx_pack_weights(t, n, k, w, sz, &po, &h4) == AMX_OK, "%s pack 4 threads", v->name);
     if (!h1 || !h4) goto out;
-    CHECK(h1->packed_bytes == h4->packed_bytes && memcmp(h1->base, h4->base, h1->packed_bytes) == 0,
+    CHECK(h1->packed_bytes == h4->packed_bytes && memcmp(h1->image, h4->image, h1->packed_bytes) == 0,
           "%s packed bytes independent of threads", v->name);
 
     static const int64_t ms[] = {1, 5, 64, 130};

@@ -22,7 +22,9 @@ __all__ = ["AmxError", "Weights", "cpu_info", "dequantize", "TYPES", "ISAS", "li
 
 ISAS = {"auto": 0, "scalar": 1, "avx512_vnni": 2, "amx": 3}
 _STATUS = ["AMX_OK", "AMX_ERR_INVALID_ARG", "AMX_ERR_UNSUPPORTED_TYPE", "AMX_ERR_BAD_SHAPE",
-           "AMX_ERR_SIZE_MISMATCH", "AMX_ERR_NO_MEMORY", "AMX_ERR_ISA_UNAVAILABLE", "AMX_ERR_WORKSPACE"]
+           "AMX_ERR_SIZE_MISMATCH", "AMX_ERR_NO_MEMORY", "AMX_ERR_ISA_UNAVAILABLE", "AMX_ERR_WORKSPACE",
+           "AMX_ERR_BUFFER", "AMX_ERR_BAD_FORMAT", "AMX_ERR_VERSION", "AMX_ERR_TRUNCATED", "AMX_ERR_CHECKSUM",
+           "AMX_ERR_IO"]
 _INVALID_ARG = 1
 _UNSUPPORTED_TYPE = 2
 
@@ -117,7 +119,7 @@ TYPES = {_type_name(_type_at(i)).decode(): _type_at(i) for i in range(_type_coun
 
 
 def version():
-    """The loaded library's version string, e.g. "0.1.0 (abc1234)"."""
+    """The loaded library's version string, e.g. "0.2.0 (abc1234)"."""
     return _version_str().decode()
 
 
