@@ -5,9 +5,18 @@
     y = w.gemm(x)                               # x: float32 (m, k) -> y: float32 (m, n)
     print(w.info, amxq.cpu_info())
 
+Packed weights as images (a header and the packed bytes, see amxq.h), to pack
+once and load many times without packing again:
+
+    w.save("w.amxq")                            # or w.to_bytes()
+    w2 = amxq.open("w.amxq")                    # the file mapped, not copied
+    w3 = amxq.open_memory(image)                # an image in bytes, bytearray, numpy, mmap
+    w4 = amxq.pack_into(buf, "Q4_K", n, k, blocks)   # the image written into buf
+
 The shared library is found through the AMXQ_LIBRARY environment variable (a
 path to libamxq.so), then in a build directory of this source tree (build*/),
-then on the system's library path.
+then on the system's library path; ImportError, listing every place looked,
+when none loads.
 """
 import ctypes
 import ctypes.util
@@ -18,56 +27,81 @@ import threading
 
 import numpy as np
 
-__all__ = ["AmxError", "Weights", "cpu_info", "dequantize", "TYPES", "ISAS", "library_path", "version"]
+__all__ = ["AmxError", "Weights", "cpu_info", "dequantize", "TYPES", "ISAS", "MEMORY", "library_path", "version",
+           "pack_size", "pack_into", "open", "open_memory", "aligned_buffer"]
 
 ISAS = {"auto": 0, "scalar": 1, "avx512_vnni": 2, "amx": 3}
+# who owns a handle's packed bytes (amx_memory), as Weights.info["memory"] names it
+MEMORY = {"library": 0, "caller": 1, "mapped": 2}
 _STATUS = ["AMX_OK", "AMX_ERR_INVALID_ARG", "AMX_ERR_UNSUPPORTED_TYPE", "AMX_ERR_BAD_SHAPE",
            "AMX_ERR_SIZE_MISMATCH", "AMX_ERR_NO_MEMORY", "AMX_ERR_ISA_UNAVAILABLE", "AMX_ERR_WORKSPACE",
            "AMX_ERR_BUFFER", "AMX_ERR_BAD_FORMAT", "AMX_ERR_VERSION", "AMX_ERR_TRUNCATED", "AMX_ERR_CHECKSUM",
            "AMX_ERR_IO"]
 _INVALID_ARG = 1
 _UNSUPPORTED_TYPE = 2
+_SIZE_MISMATCH = 4
+_BUFFER = 8
+_IO = 13
+_IMAGE_ALIGN = 64  # where an image must start (amx_pack_size reports it too)
 
 
 class AmxError(Exception):
     """A failed amxq call: .status (the amx_status number), .name (e.g.
-    "AMX_ERR_BAD_SHAPE") and .message (what went wrong)."""
+    "AMX_ERR_BAD_SHAPE"), .message (what went wrong) and .errno (the C errno
+    of an AMX_ERR_IO, else None)."""
 
-    def __init__(self, status, message):
+    def __init__(self, status, message, errno=None):
         self.status = int(status)
         self.name = _STATUS[self.status] if 0 <= self.status < len(_STATUS) else f"AMX_STATUS_{self.status}"
         self.message = message
+        self.errno = errno
         super().__init__(f"{self.name}: {message}")
 
 
 # ---- the library ----------------------------------------------------------------
 
-def _candidates():
+def _candidates(looked):
+    """[(path or name to load, how to name the place)] in order; places
+    that cannot hold the library go to `looked` with the reason."""
     env = os.environ.get("AMXQ_LIBRARY")
     if env:
-        return [env], True
+        return [(env, f"AMXQ_LIBRARY={env}")]  # an explicit choice: never fall back to another library
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    # a build directory whose library was not built (only some targets
-    # compiled) holds a dangling libamxq.so link: skip it
-    built = [p for p in glob.glob(os.path.join(root, "build*", "libamxq.so")) if os.path.exists(p)]
-    built.sort(key=os.path.getmtime, reverse=True)
-    system = ctypes.util.find_library("amxq")
-    return built + [system or "libamxq.so.0"], False
+    pattern = os.path.join(root, "build*", "libamxq.so")
+    built = []
+    for p in glob.glob(pattern):
+        try:
+            built.append((os.path.getmtime(p), p))  # follows the link
+        except OSError as e:
+            # a build directory whose library was not built (only some
+            # targets compiled) holds a dangling libamxq.so link
+            looked.append(f"{p} (skipped: {e.strerror or e})")
+    if not built and not looked:
+        looked.append(f"{pattern} (no such file)")
+    try:
+        system = ctypes.util.find_library("amxq")
+    except Exception:  # find_library runs ldconfig/gcc and may fail in odd ways
+        system = None
+    return [(p, p) for _, p in sorted(built, reverse=True)] + \
+        [(system or "libamxq.so.0", f"{system or 'libamxq.so.0'} on the system library path")]
 
 
 def _load():
-    paths, from_env = _candidates()
-    errors = []
-    for p in paths:
+    """(the library, its path, the places looked before it); ImportError,
+    saying every place looked and why each failed, when none loads."""
+    looked = []
+    for p, place in _candidates(looked):
         try:
-            return ctypes.CDLL(p), p
-        except OSError as e:
-            errors.append(f"{p}: {e}")
-    where = "AMXQ_LIBRARY" if from_env else "build*/ in the source tree and the system library path"
-    raise ImportError(f"amxq: cannot load libamxq.so (looked in {where}): " + "; ".join(errors))
+            return ctypes.CDLL(p, use_errno=True), p, looked
+        except (OSError, ValueError) as e:
+            looked.append(f"{place} ({e})")
+    env = os.environ.get("AMXQ_LIBRARY")
+    hint = "AMXQ_LIBRARY is set, so only it was tried" if env else \
+        "set AMXQ_LIBRARY to the path of libamxq.so, build the library, or install it"
+    raise ImportError(f"amxq: cannot load libamxq.so; looked at: {'; '.join(looked)} ({hint})")
 
 
-_lib, library_path = _load()
+_lib, library_path, _looked = _load()
 
 
 class _PackOpts(ctypes.Structure):
@@ -83,25 +117,43 @@ class _GemmOpts(ctypes.Structure):
 class _WeightsInfo(ctypes.Structure):
     _fields_ = [("size", ctypes.c_uint32), ("type", ctypes.c_int), ("n", ctypes.c_int64), ("k", ctypes.c_int64),
                 ("isa", ctypes.c_int), ("amx_min_m", ctypes.c_int32), ("packed_bytes", ctypes.c_uint64),
-                ("gguf_bytes", ctypes.c_uint64), ("kernel", ctypes.c_char_p), ("layout", ctypes.c_char_p)]
+                ("gguf_bytes", ctypes.c_uint64), ("kernel", ctypes.c_char_p), ("layout", ctypes.c_char_p),
+                ("memory", ctypes.c_int)]
+
+
+class _OpenOpts(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_uint32), ("flags", ctypes.c_uint32), ("n_threads", ctypes.c_int32)]
 
 
 def _fn(name, restype, *argtypes):
-    f = getattr(_lib, name)
+    try:
+        f = getattr(_lib, name)
+    except AttributeError:
+        before = f" (looked at before it: {'; '.join(_looked)})" if _looked else ""
+        raise ImportError(f"amxq: {library_path} has no {name}: it is not libamxq, or one older than this "
+                          f"binding{before}; set AMXQ_LIBRARY to a current libamxq.so") from None
     f.restype = restype
     f.argtypes = argtypes
     return f
 
 
-_c_int, _i64, _vp, _str = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p, ctypes.c_char_p
-_pack = _fn("amx_pack_weights", _c_int, _c_int, _i64, _i64, _vp, ctypes.c_size_t, ctypes.POINTER(_PackOpts),
+_c_int, _i64, _vp, _str, _size = ctypes.c_int, ctypes.c_int64, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t
+_pack = _fn("amx_pack_weights", _c_int, _c_int, _i64, _i64, _vp, _size, ctypes.POINTER(_PackOpts),
             ctypes.POINTER(_vp))
+_pack_size = _fn("amx_pack_size", _c_int, _c_int, _i64, _i64, ctypes.POINTER(_PackOpts), ctypes.POINTER(_size),
+                 ctypes.POINTER(_size))
+_pack_into = _fn("amx_pack_weights_into", _c_int, _c_int, _i64, _i64, _vp, _size, ctypes.POINTER(_PackOpts),
+                 _vp, _size, ctypes.POINTER(_vp))
+_save = _fn("amx_weights_save", _c_int, _vp, _str)
+_save_to = _fn("amx_weights_save_to", _c_int, _vp, _vp, _size, ctypes.POINTER(_size))
+_open = _fn("amx_weights_open", _c_int, _str, ctypes.POINTER(_OpenOpts), ctypes.POINTER(_vp))
+_open_memory = _fn("amx_weights_open_memory", _c_int, _vp, _size, ctypes.POINTER(_OpenOpts), ctypes.POINTER(_vp))
 _gemm = _fn("amx_gemm_q", _c_int, _vp, _i64, _vp, _i64, _vp, _i64, ctypes.POINTER(_GemmOpts))
 _free = _fn("amx_weights_free", None, _vp)
 _query = _fn("amx_weights_query", _c_int, _vp, ctypes.POINTER(_WeightsInfo))
 _kernel = _fn("amx_weights_kernel", _str, _vp, _i64)
 _status_str = _fn("amx_status_str", _str, _c_int)
-_dequantize = _fn("amx_dequantize", _c_int, _c_int, _i64, _vp, ctypes.c_size_t, _vp)
+_dequantize = _fn("amx_dequantize", _c_int, _c_int, _i64, _vp, _size, _vp)
 _block_size = _fn("amx_type_block_size", ctypes.c_int32, _c_int)
 _block_bytes = _fn("amx_type_block_bytes", ctypes.c_int32, _c_int)
 _type_name = _fn("amx_type_name", _str, _c_int)
@@ -125,6 +177,9 @@ def version():
 
 def _check(status, what):
     if status != 0:
+        if status == _IO:  # the call set errno (ctypes keeps it per thread, see use_errno)
+            err = ctypes.get_errno()
+            raise AmxError(status, f"{what}: {_status_str(status).decode()}: {os.strerror(err)}", errno=err)
         raise AmxError(status, f"{what}: {_status_str(status).decode()}")
 
 
@@ -146,9 +201,19 @@ def _type_id(t):
 
 
 def _isa_id(isa):
-    if isinstance(isa, str) and isa in ISAS:
-        return ISAS[isa]
-    raise AmxError(_INVALID_ARG, f"isa must be one of {', '.join(ISAS)}, not {isa!r}")
+    """"auto", "scalar", "avx512_vnni", "amx" (any case) or their numbers 0..3."""
+    if isinstance(isa, str):
+        if isa.lower() in ISAS:
+            return ISAS[isa.lower()]
+    else:
+        try:
+            i = operator.index(isa)
+        except TypeError:
+            i = None
+        if i in ISAS.values():
+            return i
+    raise AmxError(_INVALID_ARG, f"isa must be one of {', '.join(ISAS)} (any case) or its number "
+                                 f"{min(ISAS.values())}..{max(ISAS.values())}, not {isa!r}")
 
 
 def _int_arg(v, what, lo, hi=2**63 - 1):
@@ -161,16 +226,66 @@ def _int_arg(v, what, lo, hi=2**63 - 1):
     return i
 
 
-def _block_buffer(data):
-    """bytes-like or a uint8 array -> a C-contiguous uint8 array (no copy when possible)."""
-    if isinstance(data, np.ndarray):
-        if data.dtype != np.uint8:
-            raise AmxError(_INVALID_ARG, f"data must be bytes or a uint8 array of GGUF blocks, not a {data.dtype} array")
-        return np.ascontiguousarray(data).reshape(-1)
+def _block_buffer(data, rows=None, row_bytes=None):
+    """bytes-like or a uint8 array of GGUF blocks -> a C-contiguous 1-D uint8
+    array (no copy when possible).
+
+    A 1-D array may have any stride: its order is its bytes' order. A 2-D
+    array must hold each row contiguously (rows at any stride, e.g. every
+    other row of a larger array): a transposed or Fortran-ordered one lists its
+    bytes in another order than memory holds them, and which order was meant
+    cannot be told (a square one has the same shape either way). Its shape
+    must be (rows, row_bytes) where the caller knows them (the weights: n rows
+    of k / block * block_bytes), else its rows whole numbers of blocks
+    (rows None, row_bytes the block's bytes)."""
+    if not isinstance(data, np.ndarray):
+        try:
+            mv = memoryview(data)
+        except TypeError:
+            raise AmxError(_INVALID_ARG,
+                           f"data must be bytes or a uint8 array of GGUF blocks, not {type(data).__name__}") from None
+        try:
+            if mv.ndim == 1 and mv.c_contiguous:
+                return np.frombuffer(mv.cast("B") if mv.format != "B" else mv, dtype=np.uint8)
+            data = np.asarray(mv)  # strided or multi-dimensional: checked as an array
+        except (TypeError, ValueError) as e:  # a format that is no plain numbers
+            raise AmxError(_INVALID_ARG, f"data cannot be read as bytes: {e}") from None
+    if data.dtype != np.uint8:
+        raise AmxError(_INVALID_ARG, f"data must be bytes or a uint8 array of GGUF blocks, not a {data.dtype} array")
+    if data.ndim == 1:
+        return np.ascontiguousarray(data)
+    if data.ndim != 2:
+        raise AmxError(_INVALID_ARG, f"data must be a 1-D or 2-D uint8 array, not of shape {data.shape}")
+    want = f"({rows}, {row_bytes}): n rows of k / block * block_bytes bytes" if rows else \
+        f"(rows, a multiple of {row_bytes})"
+    if data.strides[1] != 1:
+        raise AmxError(_INVALID_ARG, f"a 2-D data array must be row-major of shape {want}, each row contiguous; "
+                                     f"this one (strides {data.strides}) is transposed or Fortran-ordered: its bytes "
+                                     f"are not in the order it lists them. Pass the array it was made from, or "
+                                     f"np.ascontiguousarray(data) if its rows really are the weight rows")
+    if (data.shape != (rows, row_bytes)) if rows else (data.shape[1] % row_bytes != 0):
+        status = _INVALID_ARG if not rows or data.size == rows * row_bytes else _SIZE_MISMATCH
+        raise AmxError(status, f"data has shape {data.shape}, the weights need {want}")
+    return np.ascontiguousarray(data).reshape(-1)
+
+
+def _byte_view(obj, what, writable=False):
+    """A 1-D uint8 array over the memory of a buffer-protocol object (no
+    copy); it holds the object's buffer export, so the object stays alive and
+    cannot be resized or closed (bytearray, mmap) while the array lives."""
     try:
-        return np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
+        mv = memoryview(obj)
     except TypeError:
-        raise AmxError(_INVALID_ARG, f"data must be bytes or a uint8 array of GGUF blocks, not {type(data).__name__}") from None
+        raise AmxError(_INVALID_ARG, f"{what} must support the buffer protocol (bytes, bytearray, a numpy array, "
+                                     f"mmap), not {type(obj).__name__}") from None
+    if not mv.c_contiguous:
+        raise AmxError(_INVALID_ARG, f"{what} must be contiguous")
+    if writable and mv.readonly:
+        raise AmxError(_INVALID_ARG, f"{what} is read-only: it must be writable")
+    try:
+        return np.frombuffer(mv.cast("B") if mv.ndim != 1 or mv.format != "B" else mv, dtype=np.uint8)
+    except (TypeError, ValueError) as e:
+        raise AmxError(_INVALID_ARG, f"{what} cannot be read as bytes: {e}") from None
 
 
 def _activations(x, k):
@@ -197,37 +312,76 @@ def _activations(x, k):
     return a, max(ldx, k), vector
 
 
+def _output(out, a, n, vector):
+    """gemm's out= for activations a (m, k) -> (out as an (m, n) view, its row
+    stride ldy in floats). Checked, never copied: the library writes it."""
+    m = a.shape[0]
+    want = (n,) if vector else (m, n)
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32:
+        what = f"a {out.dtype} array" if isinstance(out, np.ndarray) else type(out).__name__
+        raise AmxError(_INVALID_ARG, f"out must be a float32 numpy array of shape {want}, not {what}")
+    if out.shape != want:
+        raise AmxError(_INVALID_ARG, f"out has shape {out.shape}, the result has shape {want}")
+    if not out.flags.writeable:
+        raise AmxError(_INVALID_ARG, "out is read-only")
+    y = out[None, :] if vector else out
+    # each row contiguous; rows at a stride of at least n floats (a slice of a wider array is fine)
+    if m and not (y.flags.aligned and (y.strides[1] == 4 or n == 1) and
+                  (m == 1 or (y.strides[0] % 4 == 0 and y.strides[0] >= 4 * n))):
+        raise AmxError(_INVALID_ARG, f"out must hold each row contiguously, rows at an increasing stride of at "
+                                     f"least n = {n} floats; its strides are {out.strides}")
+    if m and np.shares_memory(a, y):
+        raise AmxError(_INVALID_ARG, "out overlaps x")
+    return y, (y.strides[0] // 4 if m > 1 else n)
+
+
 # ---- handles ----------------------------------------------------------------------------
 
 class Weights:
     """A packed weight matrix: n rows of k elements of GGUF blocks.
 
     Weights(type, n, k, data, isa="auto", threads=1)
-      type     "Q4_0", "Q4_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS", or the ggml type number
+      type     "Q4_0", "Q4_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_XS", ..., any case, or the ggml type number
       data     bytes (or any buffer) or a uint8 array: n * k / block * block_bytes bytes,
-               as a GGUF file holds the tensor; copied, so it may be released afterwards
-      isa      "auto", "scalar", "avx512_vnni" or "amx"
+               as a GGUF file holds the tensor; copied, so it may be released afterwards.
+               A 2-D array must have shape (n, k / block * block_bytes), each row
+               contiguous: a transposed or Fortran-ordered one is refused
+      isa      "auto", "scalar", "avx512_vnni" or "amx" (any case), or the amx_isa number 0..3
       threads  threads for packing and, by default, for each gemm
 
-    Safe to share between Python threads; close() (or leaving a with block)
-    frees the packed memory once, waiting for multiplies still running.
+    amxq.open, amxq.open_memory and amxq.pack_into make Weights from packed
+    images. Safe to share between Python threads; close() (or leaving a with
+    block) frees the packed memory once, waiting for multiplies still running.
     """
 
     def __init__(self, type, n, k, data, isa="auto", threads=1):
-        self._handle = None
-        self._cv = threading.Condition()
-        self._users = 0
-        tid = _type_id(type)
-        n = _int_arg(n, "n", 1)
-        k = _int_arg(k, "k", 1)
-        self.threads = _int_arg(threads, "threads", 0, 1024)
-        buf = _block_buffer(data)
-        opts = _PackOpts(ctypes.sizeof(_PackOpts), _isa_id(isa), self.threads, 0)
+        self._init_state(threads)
+        tid, n, k, blocks, opts = _pack_args(type, n, k, data, isa, self.threads)
         h = _vp()
-        _check(_pack(tid, n, k, buf.ctypes.data if buf.size else None, buf.size, ctypes.byref(opts), ctypes.byref(h)),
-               f"pack {_type_name(tid).decode()} n={n} k={k} ({buf.size} bytes)")
+        _check(_pack(tid, n, k, blocks.ctypes.data if blocks.size else None, blocks.size, ctypes.byref(opts),
+                     ctypes.byref(h)), f"pack {_type_name(tid).decode()} n={n} k={k} ({blocks.size} bytes)")
         self._handle = h.value
         self.n, self.k = n, k
+
+    def _init_state(self, threads):
+        self._handle = None
+        self._keep = None  # (caller's object, byte view) of an image this handle uses in place
+        self._cv = threading.Condition()
+        self._users = 0
+        self.threads = _int_arg(threads, "threads", 0, 1024)
+
+    @classmethod
+    def _adopt(cls, handle, threads, keep=None):
+        """Weights for a handle the library just made; keep: what holds its
+        image, referenced until the handle is freed."""
+        self = cls.__new__(cls)
+        self._init_state(threads)
+        self._handle = handle
+        i = self._query(handle)
+        self.n, self.k = i.n, i.k
+        if i.memory == MEMORY["caller"]:
+            self._keep = keep  # else (an image repacked into library memory) nothing refers to it
+        return self
 
     # the handle is borrowed by each call and freed only when nobody holds it
     def _borrow(self):
@@ -244,7 +398,8 @@ class Weights:
                 self._cv.notify_all()
 
     def close(self):
-        """Frees the packed weights (once; later calls do nothing)."""
+        """Frees the packed weights (once; later calls do nothing), then lets
+        go of the buffer an image in caller memory lives in."""
         cv = getattr(self, "_cv", None)
         if cv is None:
             return
@@ -254,6 +409,7 @@ class Weights:
             h, self._handle = self._handle, None
         if h is not None:
             _free(h)
+        self._keep = None
 
     free = close
 
@@ -270,25 +426,43 @@ class Weights:
     def closed(self):
         return self._handle is None
 
-    def gemm(self, x, threads=None, amx_min_m=0):
+    @property
+    def buffer(self):
+        """The object whose memory holds the packed image when that memory is
+        the caller's (info["memory"] == "caller"): the buffer given to
+        open_memory or pack_into, or the aligned copy open_memory made of it.
+        None otherwise, and once closed. Must not change while the weights live."""
+        keep = self._keep
+        return keep[0] if keep else None
+
+    def gemm(self, x, threads=None, amx_min_m=0, out=None):
         """y = x @ W.T: x float32 (m, k) (or (k,)) -> float32 (m, n) (or (n,)).
 
         Other real dtypes are converted to float32; anything else raises
         AmxError. threads defaults to the handle's; amx_min_m overrides the
-        AMX/VNNI crossover on AMX handles (0 = the handle's default)."""
+        AMX/VNNI crossover on AMX handles (0 = the handle's default).
+        out: a writable float32 array of the result's shape to write into
+        (each row contiguous, rows at any stride of at least n floats, e.g. a
+        column slice of a wider array; not overlapping x); it is returned.
+        On an error it is not written."""
         threads = self.threads if threads is None else _int_arg(threads, "threads", 0, 1024)
         amx_min_m = _int_arg(amx_min_m, "amx_min_m", 0, 2**31 - 1)
         h = self._borrow()
         try:
             a, ldx, vector = _activations(x, self.k)
             m = a.shape[0]
-            y = np.empty((m, self.n), dtype=np.float32)
+            if out is None:
+                y, ldy = np.empty((m, self.n), dtype=np.float32), self.n
+            else:
+                y, ldy = _output(out, a, self.n, vector)
             if m:
                 opts = _GemmOpts(ctypes.sizeof(_GemmOpts), threads, 0, amx_min_m)
-                _check(_gemm(h, m, a.ctypes.data, ldx, y.ctypes.data, self.n, ctypes.byref(opts)),
+                _check(_gemm(h, m, a.ctypes.data, ldx, y.ctypes.data, ldy, ctypes.byref(opts)),
                        f"gemm m={m} k={self.k} n={self.n}")
         finally:
             self._give_back()
+        if out is not None:
+            return out
         return y[0] if vector else y
 
     def kernel(self, m=1):
@@ -299,18 +473,72 @@ class Weights:
         finally:
             self._give_back()
 
+    @staticmethod
+    def _query(h):
+        i = _WeightsInfo(size=ctypes.sizeof(_WeightsInfo))
+        _check(_query(h, ctypes.byref(i)), "query")
+        return i
+
     @property
     def info(self):
-        """dict: type, n, k, isa, kernel (for m = 1), layout, packed_bytes, gguf_bytes, amx_min_m."""
+        """dict: type, n, k, isa, kernel (for m = 1), layout, packed_bytes (the
+        image's size), gguf_bytes, amx_min_m, memory (who owns the packed bytes:
+        "library", "caller" (pack_into, open_memory) or "mapped" (open))."""
         h = self._borrow()
         try:
-            i = _WeightsInfo(size=ctypes.sizeof(_WeightsInfo))
-            _check(_query(h, ctypes.byref(i)), "query")
+            i = self._query(h)
+            memory = {v: name for name, v in MEMORY.items()}.get(i.memory, f"unknown ({i.memory})")
             return {"type": _type_name(i.type).decode(), "n": i.n, "k": i.k, "isa": _isa_name(i.isa).decode(),
                     "kernel": _kernel(h, 1).decode(), "layout": i.layout.decode(),
-                    "packed_bytes": i.packed_bytes, "gguf_bytes": i.gguf_bytes, "amx_min_m": i.amx_min_m}
+                    "packed_bytes": i.packed_bytes, "gguf_bytes": i.gguf_bytes, "amx_min_m": i.amx_min_m,
+                    "memory": memory}
         finally:
             self._give_back()
+
+    # ---- images ----
+
+    def save(self, path):
+        """Writes the packed image to the file path (str, bytes or os.PathLike),
+        created or replaced atomically (through a temporary file in the same
+        directory). amxq.open(path) loads it without packing again. An I/O
+        failure raises AmxError AMX_ERR_IO with .errno."""
+        p = _path_arg(path)
+        h = self._borrow()
+        try:
+            ctypes.set_errno(0)
+            _check(_save(h, p), f"save {os.fsdecode(p)!r}")
+        finally:
+            self._give_back()
+
+    def save_to(self, buffer):
+        """Copies the packed image into the start of a writable buffer (any
+        alignment, at least info["packed_bytes"] long, else AMX_ERR_BUFFER and
+        nothing written); returns the image's size in bytes."""
+        dst = _byte_view(buffer, "buffer", writable=True)
+        h = self._borrow()
+        try:
+            written = _size()
+            st = _save_to(h, dst.ctypes.data, dst.size, ctypes.byref(written))
+            if st == _BUFFER:
+                raise AmxError(st, f"the image takes {written.value} bytes, the buffer holds {dst.size}")
+            _check(st, "save_to")
+            return written.value
+        finally:
+            self._give_back()
+
+    def to_bytes(self):
+        """The packed image as bytes (for amxq.open_memory, a socket, a database)."""
+        h = self._borrow()
+        try:
+            size = _size()
+            st = _save_to(h, None, 0, ctypes.byref(size))
+            if st != _BUFFER:  # asking with no buffer always reports a buffer too small
+                _check(st, "save_to")
+            image = ctypes.create_string_buffer(size.value)
+            _check(_save_to(h, image, size.value, ctypes.byref(size)), "save_to")
+        finally:
+            self._give_back()
+        return image.raw
 
     def __repr__(self):
         if self.closed:
@@ -319,18 +547,160 @@ class Weights:
         return f"<amxq.Weights {i['type']} n={i['n']} k={i['k']} {i['isa']} {i['kernel']}>"
 
 
+def _pack_args(type, n, k, data, isa, threads):
+    """Weights' and pack_into's arguments, checked -> (type id, n, k, blocks, pack options)."""
+    tid = _type_id(type)
+    n = _int_arg(n, "n", 1)
+    k = _int_arg(k, "k", 1)
+    bs, bb = _block_size(tid), _block_bytes(tid)
+    # the row shape a 2-D array must have; an unusable k is the library's to report (AMX_ERR_BAD_SHAPE)
+    blocks = _block_buffer(data, n, k // bs * bb) if k % bs == 0 else _block_buffer(data, None, bb)
+    return tid, n, k, blocks, _PackOpts(ctypes.sizeof(_PackOpts), _isa_id(isa), threads, 0)
+
+
+def _path_arg(path):
+    try:
+        p = os.fsencode(path)
+    except TypeError:
+        raise AmxError(_INVALID_ARG, f"path must be a str, bytes or os.PathLike, not {type(path).__name__}") from None
+    if not p or b"\0" in p:
+        raise AmxError(_INVALID_ARG, f"path {path!r} is empty or holds a NUL character")
+    return p
+
+
+def _open_opts(repack, verify, threads):
+    flags = (1 if repack else 0) | (0 if verify else 2)  # AMX_OPEN_REPACK, AMX_OPEN_NO_VERIFY
+    return _OpenOpts(ctypes.sizeof(_OpenOpts), flags, _int_arg(threads, "threads", 0, 1024))
+
+
 # ---- functions ---------------------------------------------------------------------------
 
 def dequantize(type, data):
     """GGUF blocks (bytes or uint8 array) -> float32 values, as ggml decodes them."""
     tid = _type_id(type)
-    buf = _block_buffer(data)
     bs, bb = _block_size(tid), _block_bytes(tid)
+    buf = _block_buffer(data, None, bb)
     if buf.size == 0 or buf.size % bb:
-        raise AmxError(4, f"{buf.size} bytes are not a whole number of {_type_name(tid).decode()} blocks ({bb} bytes)")
+        raise AmxError(_SIZE_MISMATCH,
+                       f"{buf.size} bytes are not a whole number of {_type_name(tid).decode()} blocks ({bb} bytes)")
     out = np.empty(buf.size // bb * bs, dtype=np.float32)
     _check(_dequantize(tid, out.size, buf.ctypes.data, buf.size, out.ctypes.data), "dequantize")
     return out
+
+
+# ---- packed images ---------------------------------------------------------------------------
+
+def aligned_buffer(nbytes, align=_IMAGE_ALIGN):
+    """An uninitialized uint8 numpy array of nbytes whose data starts at a
+    multiple of align (a power of two): memory for pack_into, or to read an
+    image file into (f.readinto(buf)) for open_memory without a copy."""
+    nbytes = _int_arg(nbytes, "nbytes", 0)
+    align = _int_arg(align, "align", 1, 1 << 30)
+    if align & (align - 1):
+        raise AmxError(_INVALID_ARG, f"align = {align} is not a power of two")
+    raw = np.empty(nbytes + align, dtype=np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start:start + nbytes]  # the view keeps raw alive
+
+
+def pack_size(type, n, k, isa="auto", threads=1):
+    """(bytes, align): the size of the image packing these weights with these
+    options makes on this machine, and the alignment its start needs (what
+    pack_into's buffer must have). "auto" means the family this machine
+    picks, so ask with the isa you will pack with."""
+    tid = _type_id(type)
+    n = _int_arg(n, "n", 1)
+    k = _int_arg(k, "k", 1)
+    opts = _PackOpts(ctypes.sizeof(_PackOpts), _isa_id(isa), _int_arg(threads, "threads", 0, 1024), 0)
+    size, align = _size(), _size()
+    _check(_pack_size(tid, n, k, ctypes.byref(opts), ctypes.byref(size), ctypes.byref(align)),
+           f"pack_size {_type_name(tid).decode()} n={n} k={k}")
+    return size.value, align.value
+
+
+def pack_into(buffer, type, n, k, data, isa="auto", threads=1):
+    """Packs like Weights(type, n, k, data, isa, threads), but writes the
+    image (header, packed bytes, checksum) into the caller's buffer, which the
+    returned Weights then uses in place (info["memory"] == "caller").
+
+    buffer: any writable, contiguous buffer (a numpy array, bytearray, a
+    writable mmap, shared memory) at least pack_size(...)[0] bytes long,
+    starting at a 64-byte aligned address (aligned_buffer makes one), else
+    AmxError AMX_ERR_BUFFER and nothing written. The Weights holds a reference
+    to it until closed; it must not change meanwhile. The image written is what
+    save / to_bytes give, and open_memory can use it again later."""
+    threads = _int_arg(threads, "threads", 0, 1024)
+    tid, n, k, blocks, opts = _pack_args(type, n, k, data, isa, threads)
+    dst = _byte_view(buffer, "buffer", writable=True)
+    h = _vp()
+    st = _pack_into(tid, n, k, blocks.ctypes.data if blocks.size else None, blocks.size, ctypes.byref(opts),
+                    dst.ctypes.data, dst.size, ctypes.byref(h))
+    what = f"pack_into {_type_name(tid).decode()} n={n} k={k}"
+    if st == _BUFFER:
+        need, align = pack_size(type, n, k, isa, threads)
+        raise AmxError(st, f"{what}: the buffer must hold {need} bytes from a {align}-byte aligned address; it "
+                           f"holds {dst.size} from an address {dst.ctypes.data % align} bytes past one "
+                           f"(amxq.aligned_buffer({need}) makes one)")
+    _check(st, what)
+    return Weights._adopt(h.value, threads, (buffer, dst))
+
+
+def open(path, repack=False, verify=True, threads=1):
+    """Weights from an image file written by Weights.save: the library maps
+    the file read-only and uses its pages in place, no copy (info["memory"] ==
+    "mapped"; processes opening the same file share it in the page cache).
+
+    repack: an image packed for a kernel family this machine cannot run is
+    unpacked and packed again for the best one here (into library memory);
+    without it such an image raises AMX_ERR_ISA_UNAVAILABLE. verify=False
+    skips the checksum, which reads every byte (for images already checked).
+    threads: for checking (and repacking), and each gemm's default.
+    A damaged or foreign file raises AmxError: AMX_ERR_BAD_FORMAT, _VERSION,
+    _TRUNCATED, _SIZE_MISMATCH (longer than its image), _CHECKSUM, or AMX_ERR_IO
+    with .errno. The file must not be truncated or rewritten in place while
+    the weights live (save replaces files by renaming, which is safe)."""
+    p = _path_arg(path)
+    opts = _open_opts(repack, verify, threads)
+    h = _vp()
+    ctypes.set_errno(0)
+    _check(_open(p, ctypes.byref(opts), ctypes.byref(h)), f"open {os.fsdecode(p)!r}")
+    return Weights._adopt(h.value, opts.n_threads)
+
+
+def open_memory(buffer, repack=False, verify=True, threads=1, copy=None):
+    """Weights from an image held in a Python object: bytes, bytearray, a
+    numpy array, an mmap, anything with the buffer protocol, holding exactly
+    one image (as to_bytes, save or pack_into wrote it). repack, verify,
+    threads: as for open.
+
+    The image must start at a 64-byte aligned address, which bytes and
+    bytearray objects seldom do (CPython aligns their data to 16 bytes at most):
+      copy=None   (default) use the buffer in place when it is aligned, else
+                  copy it once into an aligned numpy array that the weights own;
+      copy=False  never copy: a misaligned buffer raises AmxError AMX_ERR_BUFFER
+                  (aligned_buffer gives aligned memory to read an image into;
+                  an mmap of a file is page-aligned);
+      copy=True   always copy (the buffer may then change or go at once).
+    Used in place (info["memory"] == "caller", Weights.buffer is the object),
+    the buffer is referenced by the Weights until it is closed, so it stays
+    alive even when the caller drops it (a bytearray cannot be resized, nor an
+    mmap closed, meanwhile); it must not change while the weights live."""
+    if copy not in (None, True, False):
+        raise AmxError(_INVALID_ARG, f"copy must be None, True or False, not {copy!r}")
+    view = _byte_view(buffer, "buffer")
+    opts = _open_opts(repack, verify, threads)
+    if view.ctypes.data % _IMAGE_ALIGN or copy:
+        if copy is False:
+            raise AmxError(_BUFFER, f"open_memory: the image must start at a {_IMAGE_ALIGN}-byte aligned address; "
+                                    f"this buffer starts {view.ctypes.data % _IMAGE_ALIGN} bytes past one (pass "
+                                    f"copy=None to copy it, or read it into amxq.aligned_buffer)")
+        aligned = aligned_buffer(view.size)
+        aligned[:] = view
+        buffer = view = aligned
+    h = _vp()
+    _check(_open_memory(view.ctypes.data, view.size, ctypes.byref(opts), ctypes.byref(h)),
+           f"open_memory ({view.size} bytes)")
+    return Weights._adopt(h.value, opts.n_threads, (buffer, view))
 
 
 def _numa_nodes():

@@ -9,8 +9,10 @@ signed max, -127/max), and the product in float64. What may differ is only the
 float32 accumulation order, so the allowed error is a few ulps of the sum of
 |terms|: one misquantized activation would exceed it by orders of magnitude.
 """
+import ctypes.util
 import gc
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -157,11 +159,48 @@ def q40(rng):
 def test_data_as_bytes_array_or_number(q40):
     w, blocks, x = q40
     y = w.gemm(x)
+    wide = np.zeros((48, 50), np.uint8)
+    wide[::2, 7:43] = blocks
     for data, t in [(blocks.tobytes(), "Q4_0"), (bytearray(blocks.tobytes()), "q4_0"),
                     (memoryview(blocks.tobytes()), 2), (blocks.reshape(-1), np.int32(2)),
-                    (np.asfortranarray(blocks), "Q4_0")]:
+                    (memoryview(blocks), "Q4_0"),                      # a 2-D buffer
+                    (wide[::2, 7:43], "Q4_0"),                         # rows at a stride: copied
+                    (wide[::2, 7:43].reshape(-1), "Q4_0"),             # 1-D, copied in order
+                    (blocks.T.T, "Q4_0")]:
         with amxq.Weights(t, 24, 64, data) as w2:
             assert np.array_equal(w2.gemm(x), y)
+
+
+@pytest.mark.parametrize("t, n, k", [("Q4_0", 24, 64), ("Q4_0", 36, 64), ("Q4_K", 144, 256)])
+def test_transposed_or_misshapen_blocks_refused(rng, t, n, k):
+    """A (n, row_bytes) uint8 array holds the bytes of each row contiguously;
+    its transpose lists the same bytes in another order, so it is refused,
+    also when square (n == row_bytes: (36, 36) for Q4_0 at k = 64, (144, 144)
+    for Q4_K at k = 256) where the shape alone cannot tell."""
+    blocks = ggufgen.weight_blocks(rng, t, n, k)
+    row_bytes = blocks.shape[1]
+    for bad in (blocks.T, np.asfortranarray(blocks), memoryview(blocks.T), memoryview(np.asfortranarray(blocks))):
+        with pytest.raises(amxq.AmxError) as e:
+            amxq.Weights(t, n, k, bad)
+        assert e.value.name == "AMX_ERR_INVALID_ARG" and "transposed" in e.value.message, str(e.value)
+    if n != row_bytes:  # a row-major copy of the transpose: the shape tells
+        with pytest.raises(amxq.AmxError) as e:
+            amxq.Weights(t, n, k, np.ascontiguousarray(blocks.T))
+        assert e.value.name == "AMX_ERR_INVALID_ARG" and f"({n}, {row_bytes})" in e.value.message, str(e.value)
+    for bad, status in [(blocks.reshape(n * 2, -1), "AMX_ERR_INVALID_ARG"),
+                        (blocks[:-1], "AMX_ERR_SIZE_MISMATCH"),
+                        (blocks.reshape(1, n, -1), "AMX_ERR_INVALID_ARG")]:
+        with pytest.raises(amxq.AmxError) as e:
+            amxq.Weights(t, n, k, bad)
+        assert e.value.name == status, str(e.value)
+    # the right shape, and its bytes as one row, still pack
+    x = rng.standard_normal((3, k)).astype(np.float32)
+    with amxq.Weights(t, n, k, blocks) as a, amxq.Weights(t, n, k, blocks.reshape(-1)) as b:
+        assert np.array_equal(a.gemm(x), b.gemm(x))
+    # dequantize: any 2-D row-major array of whole blocks, no transposes
+    assert np.array_equal(amxq.dequantize(t, blocks), amxq.dequantize(t, blocks.reshape(-1)))
+    with pytest.raises(amxq.AmxError, match="transposed"):
+        amxq.dequantize(t, blocks.T)
 
 
 def test_activation_layouts_and_dtypes(q40):
@@ -176,6 +215,71 @@ def test_activation_layouts_and_dtypes(q40):
     assert np.array_equal(w.gemm(x.tolist()), y)              # nested lists
     assert w.gemm(np.ones((3, 64), dtype=np.int8)).dtype == np.float32
     assert w.gemm(np.zeros((0, 64), np.float32)).shape == (0, 24)
+
+
+def test_gemm_into_out(q40):
+    w, _, x = q40
+    y = w.gemm(x)
+    out = np.full((6, 24), np.nan, np.float32)
+    assert w.gemm(x, out=out) is out and np.array_equal(out, y)
+    # a column slice of a wider array: written in place at its row stride, the rest untouched
+    wide = np.full((6, 40), 7.0, np.float32)
+    view = wide[:, 5:29]
+    assert w.gemm(x, out=view) is view
+    assert np.array_equal(wide[:, 5:29], y) and np.all(wide[:, :5] == 7) and np.all(wide[:, 29:] == 7)
+    # every other row of a taller array
+    tall = np.full((12, 24), 7.0, np.float32)
+    w.gemm(x, out=tall[::2])
+    assert np.array_equal(tall[::2], y) and np.all(tall[1::2] == 7)
+    # a vector: out of shape (n,); x and out side by side in one array
+    vec = np.zeros(24, np.float32)
+    assert w.gemm(x[3], out=vec) is vec and np.array_equal(vec, y[3])
+    both = np.zeros((6, 64 + 24), np.float32)
+    both[:, :64] = x
+    w.gemm(both[:, :64], out=both[:, 64:])
+    assert np.array_equal(both[:, 64:], y)
+    # m = 0
+    empty = np.zeros((0, 24), np.float32)
+    assert w.gemm(np.zeros((0, 64), np.float32), out=empty) is empty
+
+
+@pytest.mark.parametrize("bad, what", [
+    (np.zeros((6, 24), np.float64), "float32"),
+    ([[0.0] * 24] * 6, "float32"),
+    (np.zeros((6, 25), np.float32), "shape"),
+    (np.zeros((24,), np.float32), "shape"),
+    (np.zeros((24, 6), np.float32).T, "contiguously"),         # column-major
+    (np.zeros((6, 48), np.float32)[:, ::2], "contiguously"),   # strided columns
+    (np.zeros((6, 24), np.float32)[::-1], "contiguously"),     # rows backwards
+    (np.zeros((6, 25), np.float32).view(np.uint8)[:, 1:97].view(np.float32), "contiguously"),  # misaligned
+])
+def test_gemm_bad_out_raises_and_writes_nothing(q40, bad, what):
+    w, _, x = q40
+    if isinstance(bad, np.ndarray):
+        bad[...] = 5
+    with pytest.raises(amxq.AmxError) as e:
+        w.gemm(x, out=bad)
+    assert e.value.name == "AMX_ERR_INVALID_ARG" and what in e.value.message, str(e.value)
+    if isinstance(bad, np.ndarray):
+        assert np.all(bad == 5)
+
+
+def test_gemm_out_read_only_or_overlapping_refused(q40):
+    w, _, x = q40
+    ro = np.zeros((6, 24), np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(amxq.AmxError, match="read-only"):
+        w.gemm(x, out=ro)
+    # out on top of x (rows of 64 floats: the first 24 of each)
+    xs = x.copy()
+    with pytest.raises(amxq.AmxError, match="overlaps"):
+        w.gemm(xs, out=xs[:, :24])
+    assert np.array_equal(xs, x)
+    # an x that is converted (float64) is a copy: out may then share the caller's memory
+    buf = np.zeros((6, 64), np.float64)
+    buf[:] = x
+    out = buf.view(np.float32)[:, :24]
+    assert np.array_equal(w.gemm(buf, out=out), w.gemm(x))
 
 
 @pytest.mark.parametrize("bad, what", [
@@ -214,6 +318,25 @@ def test_bad_weights_raise(args, status):
         amxq.Weights(*args)
     assert e.value.name == status, str(e.value)
     assert str(e.value).startswith(status + ": ")
+
+
+def test_isa_names_any_case_or_numbers(q40):
+    _, blocks, x = q40
+    want = amxq.Weights("Q4_0", 24, 64, blocks, isa="scalar").gemm(x)
+    for isa in ("SCALAR", "Scalar", 1, np.int8(1), amxq.ISAS["scalar"]):
+        with amxq.Weights("Q4_0", 24, 64, blocks, isa=isa) as w:
+            assert w.info["isa"] == "scalar" and np.array_equal(w.gemm(x), want)
+    for isa in ("AUTO", 0):
+        with amxq.Weights("Q4_0", 24, 64, blocks, isa=isa) as w:
+            assert w.info["isa"] == amxq.cpu_info()["best_isa"]
+    for name in amxq.cpu_info()["available"]:
+        with amxq.Weights("Q4_0", 24, 64, blocks, isa=name.upper()) as a, \
+                amxq.Weights("Q4_0", 24, 64, blocks, isa=amxq.ISAS[name]) as b:
+            assert a.info["isa"] == b.info["isa"] == name
+    for bad in ("sse", "", 4, -1, 2**40, 1.0, None, b"scalar"):
+        with pytest.raises(amxq.AmxError) as e:
+            amxq.Weights("Q4_0", 24, 64, blocks, isa=bad)
+        assert e.value.name == "AMX_ERR_INVALID_ARG" and "isa" in e.value.message, (bad, str(e.value))
 
 
 def test_bad_options_raise():
@@ -339,3 +462,79 @@ def test_library_found_in_build_directory_without_environment():
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     # the newest build*/libamxq.so of the tree: this one, or one built after it
     assert os.path.dirname(r.stdout.strip()) == root and os.path.basename(r.stdout.strip()).startswith("build")
+
+
+# ---- finding the library: any failure is an ImportError naming every place looked ----------
+
+def _tree_with_binding(tmp_path):
+    """A source tree of its own holding a copy of the binding: ROOT/python/amxq/,
+    ROOT/build*/ left to the test."""
+    pkg = tmp_path / "python" / "amxq"
+    pkg.mkdir(parents=True)
+    shutil.copy(amxq.__file__, pkg / "__init__.py")
+    return tmp_path
+
+
+def _import_amxq(root, **env_vars):
+    """Imports the binding of `root` in a fresh interpreter, AMXQ_LIBRARY and
+    LD_LIBRARY_PATH unset unless given."""
+    env = {k: v for k, v in os.environ.items() if k not in ("AMXQ_LIBRARY", "LD_LIBRARY_PATH")}
+    env.update(env_vars, PYTHONPATH=str(root / "python"))
+    code = "import amxq; print(amxq.library_path)"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=root)
+
+
+def _system_has_amxq():
+    r = subprocess.run([sys.executable, "-c", "import ctypes; ctypes.CDLL('libamxq.so.0')"],
+                       env={k: v for k, v in os.environ.items() if k != "LD_LIBRARY_PATH"}, capture_output=True)
+    return r.returncode == 0
+
+
+def test_import_skips_dangling_build_links(tmp_path):
+    root = _tree_with_binding(tmp_path)
+    (root / "build-a").mkdir()
+    os.symlink(root / "build-a" / "libamxq.so.0.9.9", root / "build-a" / "libamxq.so")  # never built
+    (root / "build-b").mkdir()
+    os.symlink(os.path.realpath(os.environ["AMXQ_LIBRARY"]), root / "build-b" / "libamxq.so")
+    r = _import_amxq(root)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == str(root / "build-b" / "libamxq.so")
+
+
+def test_import_error_names_every_place_looked(tmp_path):
+    if _system_has_amxq():
+        pytest.skip("libamxq.so.0 is installed on the system library path: the import would find it")
+    root = _tree_with_binding(tmp_path)
+    pattern = os.path.join(str(root), "build*", "libamxq.so")
+    # no build directory at all
+    r = _import_amxq(root)
+    assert r.returncode != 0 and "ImportError" in r.stderr, r.stderr
+    assert pattern in r.stderr and "libamxq.so.0" in r.stderr, r.stderr
+    # a dangling link, and a file that is no library
+    (root / "build-a").mkdir()
+    os.symlink(root / "build-a" / "nowhere.so", root / "build-a" / "libamxq.so")
+    (root / "build-c").mkdir()
+    (root / "build-c" / "libamxq.so").write_text("not a shared library\n")
+    r = _import_amxq(root)
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: amxq: cannot load libamxq.so"), r.stderr
+    for place in (root / "build-a" / "libamxq.so", root / "build-c" / "libamxq.so", "libamxq.so.0"):
+        assert str(place) in last, (place, last)
+    assert "FileNotFoundError" not in r.stderr
+
+
+def test_import_error_for_a_wrong_amxq_library(tmp_path):
+    root = _tree_with_binding(tmp_path)
+    os.mkdir(root / "build-x")
+    os.symlink(os.path.realpath(os.environ["AMXQ_LIBRARY"]), root / "build-x" / "libamxq.so")
+    # AMXQ_LIBRARY is the only place tried when set, even with a good build directory
+    missing = str(tmp_path / "no" / "libamxq.so")
+    r = _import_amxq(root, AMXQ_LIBRARY=missing)
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError:") and missing in last and "AMXQ_LIBRARY" in last, r.stderr
+    # a shared library that is not amxq (or an older one): names what it lacks
+    libm = ctypes.util.find_library("m")
+    if libm:
+        r = _import_amxq(root, AMXQ_LIBRARY=libm)
+        last = r.stderr.strip().splitlines()[-1]
+        assert last.startswith("ImportError:") and libm in last and "has no amx_" in last, r.stderr
