@@ -191,15 +191,6 @@ static void dims_str(const gguf_tensor *t, char *buf, size_t cap) {
     if (o < cap) snprintf(buf + o, cap - o, "]");
 }
 
-/* A name from a file, fit for a message: other bytes as '?', long ones cut. */
-static const char *printable(const char *s, size_t n, char *buf, size_t cap) {
-    size_t o = 0, i = 0;
-    for (; i < n && o + 4 < cap; i++) buf[o++] = (s[i] >= 32 && s[i] < 127) ? s[i] : '?';
-    if (i < n) buf[o++] = '.', buf[o++] = '.', buf[o++] = '.';
-    buf[o] = 0;
-    return buf;
-}
-
 /* Maps path read-only, or ends with a one-line error; NULL for an empty file. */
 static const uint8_t *map_file(const char *path, size_t *len) {
     const int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -304,7 +295,7 @@ static int pk_parse_entries(const uint8_t *b, size_t len, pk_file *f, char *err,
         if (index_end - pos - PK_ENTRY < e->name_len)
             return pk_fail(err, cap, "index entry %llu: its name runs past the index's end", (ull)i);
         char nb[80];
-        printable(e->name, e->name_len, nb, sizeof nb);
+        gguf_printable(e->name, e->name_len, nb, sizeof nb);
         if (e->offset % PK_ALIGN)
             return pk_fail(err, cap, "tensor %s: image offset %llu is not a multiple of %d", nb, (ull)e->offset,
                            PK_ALIGN);
@@ -384,7 +375,7 @@ static int pk_parse(const uint8_t *b, size_t len, pk_file *f, char *err, size_t 
         for (uint64_t i = 1; idx && i < f->n_tensors && rc == 0; i++)
             if (entry_name_cmp(&idx[i - 1], &idx[i]) == 0) {
                 char nb[80];
-                printable(idx[i]->name, idx[i]->name_len, nb, sizeof nb);
+                gguf_printable(idx[i]->name, idx[i]->name_len, nb, sizeof nb);
                 rc = pk_fail(err, cap, "tensor %s appears twice", nb);
             }
         free(idx);
@@ -1106,7 +1097,7 @@ static int match_entries(const options *o, const pk_file *pk, item *items, size_
         const gguf_tensor key = {.name = e->name, .name_len = e->name_len};
         const item probe = {.t = &key}, *pp = &probe;
         item **hit = bsearch(&pp, by_name, n, sizeof *by_name, item_name_cmp);
-        printable(e->name, e->name_len, nb, sizeof nb);
+        gguf_printable(e->name, e->name_len, nb, sizeof nb);
         if (!hit) {
             snprintf(msg, sizeof msg, "tensor %s is not in %s", nb, o->path);
             die(o->packed, msg);
@@ -1191,12 +1182,12 @@ int main(int argc, char **argv) {
         if (o.path) {
             const gguf_tensor *t = &f.tensors[i];
             *it = (item){.t = t, .index = i, .type = t->type, .n = t->ne[1], .k = t->ne[0], .work_bytes = t->nbytes};
-            printable(t->name, t->name_len, it->name, sizeof it->name);
+            gguf_printable(t->name, t->name_len, it->name, sizeof it->name);
             it->skip = why_skip(t, it->skip_buf, sizeof it->skip_buf);
         } else {
             const pk_entry *e = &pk.e[i];
             *it = (item){.e = e, .index = i, .type = e->type, .n = e->n, .k = e->k, .work_bytes = e->bytes};
-            printable(e->name, e->name_len, it->name, sizeof it->name);
+            gguf_printable(e->name, e->name_len, it->name, sizeof it->name);
         }
     }
     const int n_missing = o.packed && o.path ? match_entries(&o, &pk, items, n) : 0;

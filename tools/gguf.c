@@ -72,8 +72,7 @@ static int fail(reader *r, const char *fmt, ...) {
     return -1;
 }
 
-/* Copies a name from the file for a message: printable ASCII only, bounded. */
-static const char *printable(const char *s, size_t n, char *buf, size_t cap) {
+const char *gguf_printable(const char *s, size_t n, char *buf, size_t cap) {
     size_t o = 0, i = 0;
     for (; i < n && o + 4 < cap; i++) buf[o++] = (s[i] >= 32 && s[i] < 127) ? s[i] : '?';
     if (i < n) buf[o++] = '.', buf[o++] = '.', buf[o++] = '.';
@@ -148,7 +147,7 @@ static int read_string_into(reader *r, uint32_t type, char *dst, size_t cap) {
     const char *s;
     uint64_t n;
     if (rd_str(r, &s, &n, "metadata string")) return -1;
-    printable(s, (size_t)n, dst, cap);
+    gguf_printable(s, (size_t)n, dst, cap);
     return 0;
 }
 
@@ -187,7 +186,7 @@ static int read_tensor_info(reader *r, gguf_tensor *t, uint64_t index) {
         return fail(r, "tensor %llu has a %llu-byte name", (unsigned long long)index, (unsigned long long)nlen);
     t->name = name;
     t->name_len = (uint32_t)nlen;
-    printable(name, (size_t)nlen, nb, sizeof nb);
+    gguf_printable(name, (size_t)nlen, nb, sizeof nb);
     if (rd_u32(r, &t->n_dims, "tensor dimension count")) return -1;
     if (t->n_dims > GGUF_MAX_DIMS) return fail(r, "tensor %s has %u dimensions (at most 4)", nb, t->n_dims);
     uint64_t elems = 1;
@@ -226,7 +225,8 @@ static int check_unique_names(reader *r, gguf_file *f) {
     for (uint64_t i = 1; i < f->n_tensors && rc == 0; i++)
         if (name_cmp(&idx[i - 1], &idx[i]) == 0) {
             char nb[80];
-            rc = fail(r, "tensor name %s appears twice", printable(idx[i]->name, idx[i]->name_len, nb, sizeof nb));
+            rc = fail(r, "tensor name %s appears twice",
+                      gguf_printable(idx[i]->name, idx[i]->name_len, nb, sizeof nb));
         }
     free(idx);
     return rc;
@@ -267,7 +267,7 @@ static int parse(reader *r, gguf_file *f) {
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         gguf_tensor *t = &f->tensors[i];
         char nb[80];
-        printable(t->name, t->name_len, nb, sizeof nb);
+        gguf_printable(t->name, t->name_len, nb, sizeof nb);
         if (t->offset % a != 0)
             return fail(r, "tensor %s: data offset %llu is not a multiple of the alignment %llu", nb,
                         (unsigned long long)t->offset, (unsigned long long)a);

@@ -53,5 +53,8 @@ typedef struct {
  * -1 with a one-line reason (no newline) in err. */
 int gguf_parse(const uint8_t *buf, size_t len, gguf_file *f, char *err, size_t err_len);
 void gguf_free(gguf_file *f);
+/* A name from a file, fit for a message: printable ASCII only (other bytes
+ * as '?'), cut to fit cap bytes with "..."; returns buf. */
+const char *gguf_printable(const char *s, size_t n, char *buf, size_t cap);
 
 #endif
