@@ -28,9 +28,11 @@ void amxq_iq4xs_unpack_psb(const uint8_t *p, uint8_t *const rows[16]) {
         uint16_t h = 0;
         memset(b->scales_l, 0, sizeof b->scales_l);
         for (int s = 0; s < 8; s++) {
-            const int ls = (int8_t)p[IQ4XS_OFF_LS + 16 * s + n] + 32;
-            b->scales_l[s / 2] |= (uint8_t)((ls & 15) << (4 * (s % 2)));
-            h |= (uint16_t)((ls >> 4) << (2 * s));
+            /* packing stores ls - 32 for ls in 0..63; an image from outside may
+             * hold any byte, so take the 6 bits GGUF has room for */
+            const unsigned ls = (unsigned)((int8_t)p[IQ4XS_OFF_LS + 16 * s + n] + 32);
+            b->scales_l[s / 2] |= (uint8_t)((ls & 15u) << (4 * (s % 2)));
+            h |= (uint16_t)(((ls >> 4) & 3u) << (2 * s));
         }
         b->scales_h = h;
     }
