@@ -159,7 +159,10 @@ AMXQ_API amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const 
  *   104 uint8[24] 0
  * The checksum is a 64-bit hash of each 1 MiB chunk of the payload, then of
  * the header and those chunk hashes (so it can be computed in parallel); it
- * detects corruption, it is not a signature.
+ * detects corruption, it is not a signature. Opening and using any image,
+ * crafted ones included, is memory-safe (the opener is fuzzed), but an image
+ * the library did not write may hold payload bytes its packer never
+ * produces; its results are then only as meaningful as those bytes.
  */
 
 /* Who owns a handle's packed bytes (amx_weights_info.memory). */
