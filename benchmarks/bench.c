@@ -77,6 +77,7 @@ static int pack_set(handle_set *s, const choice *c, amx_type type, const uint8_t
         const double t0 = bench_now();
         const amx_status st = amx_pack_weights(type, rows, k, gguf, bytes, &po, &s->h[i]);
         if (secs) (*secs)[i] = bench_now() - t0;
+        bench_pin_new_threads(BENCH_POOL_AMXQ); /* packing runs on the library's pool */
         if (st != AMX_OK) {
             printf("  pack %s %lldx%lld failed: %s\n", c->v->name, (long long)rows, (long long)k, amx_status_str(st));
             s->copies = i;
@@ -158,6 +159,7 @@ typedef struct {
     onednn_peer *dnn;
     openblas_peer *blas;
     int dnn_copies, blas_copies;
+    bw_probe *probe;      /* the decode rounds' read probe, NULL without one */
 } shape_ctx;
 
 typedef struct {
@@ -180,13 +182,6 @@ typedef struct {
 static void blas_fn(void *ctx, int64_t i) {
     blas_call *c = ctx;
     openblas_run(c->p, c->m, c->threads, c->rotate ? (int)(i % 1000000) : 0);
-}
-
-/* Idle thread pools of the previous measurement (OpenMP's, OpenBLAS's) may
- * still spin for a while; let them go to sleep before the next one. */
-static void settle(void) {
-    const struct timespec ts = {0, 50 * 1000 * 1000};
-    nanosleep(&ts, NULL);
 }
 
 static void peers_setup(shape_ctx *s, amx_type type, const uint8_t *gguf) {
@@ -218,13 +213,19 @@ static void fill_rates(result *r, double weight_bytes) {
     if (r->m <= DECODE_MAX_M) r->gbps = weight_bytes / r->t.median * 1e-9;
 }
 
+/* Decode cells are measured in rounds unless --rounds 0. */
+static int rounds_cell(const options *o, int64_t m) { return o->rounds > 0 && m <= DECODE_MAX_M; }
+
 static void measure_peers(shape_ctx *s, int64_t m, int threads) {
     const options *o = s->o;
     const int rotate = m <= DECODE_MAX_M;
-    if (s->dnn) {
+    /* oneDNN's decode cells are its turns in the first type's rounds */
+    if (s->dnn && !rounds_cell(o, m)) {
         char impl[96];
         double t0 = bench_now();
-        if (onednn_prepare(s->dnn, m, threads, s->dnn_copies, impl, sizeof impl)) {
+        const int ok = onednn_prepare(s->dnn, m, threads, s->dnn_copies, impl, sizeof impl);
+        bench_pin_new_threads(BENCH_POOL_OMP); /* the weight reorder may have started its team */
+        if (ok) {
             R.phase[PH_ONEDNN] += bench_now() - t0;
             t0 = bench_now();
             dnn_call c = {s->dnn, rotate};
@@ -238,10 +239,11 @@ static void measure_peers(shape_ctx *s, int64_t m, int threads) {
             r->m = m;
             r->threads = threads;
             r->copies = rotate ? s->dnn_copies : 1;
+            quiet_before_timing();
             r->t = bench_measure(dnn_fn, &c, &o->pol);
+            bench_pin_new_threads(BENCH_POOL_OMP);
             fill_rates(r, (double)onednn_weight_bytes(s->dnn));
             print_result(r);
-            settle();
         } else {
             skip("oneDNN", "%s (m=%lld, %d threads)", impl, (long long)m, threads);
         }
@@ -260,10 +262,11 @@ static void measure_peers(shape_ctx *s, int64_t m, int threads) {
         r->m = m;
         r->threads = threads;
         r->copies = rotate ? s->blas_copies : 1;
+        quiet_before_timing();
         r->t = bench_measure(blas_fn, &c, &o->pol);
+        bench_pin_new_threads(-1); /* OpenBLAS started its workers when it loaded: none expected */
         fill_rates(r, (double)(s->n * s->k) * sizeof(float));
         print_result(r);
-        settle();
         R.phase[PH_OPENBLAS] += bench_now() - t0;
     }
 }
@@ -307,6 +310,120 @@ static int choose_variants(const options *o, amx_type type, choice *out) {
             out[i] = t;
         }
     return n;
+}
+
+/* The identity of an amxq row: variant, kernel, shape, cell. */
+static void amxq_row(result *r, const choice *ch, int pack_rec, const handle_set *hs, amx_type type, int64_t n,
+                     int64_t k, int64_t rows, int64_t m, int threads, int copies) {
+    r->kind = R_AMXQ;
+    r->primary = ch->primary;
+    r->pack = pack_rec;
+    snprintf(r->variant, sizeof r->variant, "%s", ch->v->name);
+    snprintf(r->kernel, sizeof r->kernel, "%s", amx_weights_kernel(hs->h[0], m));
+    snprintf(r->isa, sizeof r->isa, "%s", amx_isa_name(ch->v->isa));
+    r->type = type;
+    r->n = n;
+    r->k = k;
+    r->n_meas = rows;
+    r->m = m;
+    r->threads = threads;
+    r->copies = copies;
+}
+
+/* Compares r's output (in s->y) with the scalar row's (in s->y_scalar). */
+static void check_row(const shape_ctx *s, result *r, const result *scalar_res) {
+    const int64_t cols = scalar_res->n_meas < s->n ? scalar_res->n_meas : s->n;
+    r->checked = 1;
+    r->check = compare_outputs(s->y, s->n, s->y_scalar, scalar_res->n_meas, r->m, cols);
+}
+
+/*
+ * One decode cell (m <= DECODE_MAX_M, threads) of one type, in rounds
+ * (bench_rounds.c): every selected non-scalar variant, the read probe and
+ * oneDNN take turns. oneDNN's weights are s8 whatever the type, so its turns
+ * are the same work for every type; they are run with each type all the
+ * same, so each type's ratio to it is formed within rounds, and the first
+ * type's turns give oneDNN's own row. OpenBLAS is not a candidate: its F32
+ * sgemm reads 4-8x the bytes at tens of ms a call, so it keeps its own cell.
+ */
+static void measure_rounds(shape_ctx *s, amx_type type, int64_t m, int threads, const choice *ch, int nc,
+                           const handle_set *full, const int *packed, const int *pack_rec_of, int with_peers,
+                           int64_t scalar_idx, size_t row_bytes) {
+    const options *o = s->o;
+    const int64_t n = s->n, k = s->k;
+    const double t0 = bench_now();
+    round_cand c[MAX_VARIANTS + 2];
+    gemm_call g[MAX_VARIANTS];
+    int var_of[MAX_VARIANTS + 2], ncand = 0, n_amxq = 0;
+    memset(c, 0, sizeof c);
+    for (int v = 0; v < nc; v++) {
+        if (!packed[v] || ch[v].v->isa == AMX_ISA_SCALAR) continue;
+        g[v] = (gemm_call){full[v].h, full[v].copies, m, k, s->x, s->y, n,
+                           {.size = sizeof(amx_gemm_opts), .n_threads = threads}, AMX_OK};
+        c[ncand] = (round_cand){.label = ch[v].v->name, .role = CAND_AMXQ, .fn = gemm_fn, .ctx = &g[v],
+                                .pool = BENCH_POOL_AMXQ, .bytes = (double)row_bytes * (double)n};
+        var_of[ncand++] = v;
+        n_amxq++;
+    }
+    /* nothing to measure: no amxq kernel but the scalar one (timed on its
+     * own), and oneDNN's row comes from another type's rounds */
+    if (!n_amxq && !(with_peers && s->dnn)) return;
+    if (s->probe) {
+        /* a probe call reads as much as one kernel call: the packed matrix
+         * (oneDNN's s8 matrix when no amxq kernel takes part) */
+        const size_t chunk = n_amxq ? full[var_of[0]].packed_bytes : onednn_weight_bytes(s->dnn);
+        c[ncand] = (round_cand){.label = "read probe", .role = CAND_PROBE, .pool = -1, .bytes = (double)chunk};
+        var_of[ncand++] = -1;
+    }
+    dnn_call dc = {s->dnn, 1};
+    char impl[96] = "";
+    if (s->dnn) {
+        const int ok = onednn_prepare(s->dnn, m, threads, s->dnn_copies, impl, sizeof impl);
+        bench_pin_new_threads(BENCH_POOL_OMP); /* the weight reorder may have started its team */
+        if (ok) {
+            c[ncand] = (round_cand){.label = "oneDNN", .role = CAND_ONEDNN, .fn = dnn_fn, .ctx = &dc,
+                                    .pool = BENCH_POOL_OMP, .bytes = (double)onednn_weight_bytes(s->dnn)};
+            var_of[ncand++] = -1;
+        } else if (with_peers) {
+            skip("oneDNN", "%s (m=%lld, %d threads)", impl, (long long)m, threads);
+        }
+    }
+    if (!n_amxq && ncand == (s->probe != NULL)) return; /* oneDNN could not be prepared either */
+    rounds_cfg cfg = {.rounds = o->rounds, .threads = threads, .turn = &o->turn_pol, .probe = s->probe};
+    run_rounds(c, ncand, &cfg);
+
+    for (int i = 0; i < ncand; i++) {
+        if (c[i].role != CAND_ONEDNN || !with_peers) continue;
+        result *r = new_result();
+        r->kind = R_ONEDNN;
+        snprintf(r->variant, sizeof r->variant, "oneDNN u8s8->f32 matmul");
+        snprintf(r->kernel, sizeof r->kernel, "%s", impl);
+        snprintf(r->isa, sizeof r->isa, "-");
+        r->n = r->n_meas = n;
+        r->k = k;
+        r->m = m;
+        r->threads = threads;
+        r->copies = s->dnn_copies;
+        rounds_fill(r, c, ncand, i, &cfg);
+        fill_rates(r, c[i].bytes);
+        print_result(r);
+    }
+    for (int i = 0; i < ncand; i++) {
+        if (c[i].role != CAND_AMXQ) continue;
+        const int v = var_of[i];
+        gemm_fn(&g[v], 0); /* the output the check compares: copy 0, as every copy is the same */
+        if (g[v].st != AMX_OK) {
+            printf("  amx_gemm_q failed for %s: %s\n", ch[v].v->name, amx_status_str(g[v].st));
+            continue;
+        }
+        result *r = new_result();
+        amxq_row(r, &ch[v], pack_rec_of[v], &full[v], type, n, k, n, m, threads, full[v].copies);
+        rounds_fill(r, c, ncand, i, &cfg);
+        fill_rates(r, c[i].bytes);
+        if (scalar_idx >= 0) check_row(s, r, &R.r[scalar_idx]);
+        print_result(r);
+    }
+    R.phase[PH_ROUNDS] += bench_now() - t0;
 }
 
 static void run_type(shape_ctx *s, amx_type type) {
@@ -405,7 +522,7 @@ static void run_type(shape_ctx *s, amx_type type) {
         for (int ti = 0; ti < o->n_threads; ti++) {
             const int threads = o->threads[ti];
             if (with_peers) measure_peers(s, m, threads);
-            const result *scalar_res = NULL;
+            int64_t scalar_idx = -1; /* the scalar row's index in R.r (rows move as R.r grows) */
             for (int v = 0; v < nc; v++) {
                 if (!packed[v]) continue;
                 const int scalar = ch[v].v->isa == AMX_ISA_SCALAR;
@@ -420,24 +537,15 @@ static void run_type(shape_ctx *s, amx_type type) {
                     hs = &sub[v];
                     if (!hs->h) continue;
                 }
+                if (!scalar && rounds_cell(o, m)) continue; /* measured in the rounds below */
                 t0 = bench_now();
                 float *y = scalar ? s->y_scalar : s->y;
                 gemm_call c = {hs->h, rotate ? hs->copies : 1, m, k, s->x, y, rows, {.size = sizeof(amx_gemm_opts), .n_threads = threads}, AMX_OK};
                 result *r = new_result();
-                r->kind = R_AMXQ;
-                r->primary = ch[v].primary;
-                r->pack = pack_rec_of[v];
-                snprintf(r->variant, sizeof r->variant, "%s", ch[v].v->name);
-                snprintf(r->kernel, sizeof r->kernel, "%s", amx_weights_kernel(hs->h[0], m));
-                snprintf(r->isa, sizeof r->isa, "%s", amx_isa_name(ch[v].v->isa));
-                r->type = type;
-                r->n = n;
-                r->k = k;
-                r->n_meas = rows;
-                r->m = m;
-                r->threads = threads;
-                r->copies = c.copies;
+                amxq_row(r, &ch[v], pack_rec_of[v], hs, type, n, k, rows, m, threads, c.copies);
+                quiet_before_timing();
                 r->t = bench_measure(gemm_fn, &c, scalar ? &o->scalar_pol : &o->pol);
+                bench_pin_new_threads(BENCH_POOL_AMXQ);
                 fill_rates(r, (double)row_bytes * (double)rows);
                 if (c.st != AMX_OK) {
                     printf("  amx_gemm_q failed for %s: %s\n", r->variant, amx_status_str(c.st));
@@ -452,15 +560,16 @@ static void run_type(shape_ctx *s, amx_type type) {
                  * this benchmark (bench-results/amx-mix.json).
                  */
                 if (scalar) {
-                    scalar_res = r;
-                } else if (scalar_res) {
-                    const int64_t cols = scalar_res->n_meas < n ? scalar_res->n_meas : n;
-                    r->checked = 1;
-                    r->check = compare_outputs(s->y, n, s->y_scalar, scalar_res->n_meas, m, cols);
+                    scalar_idx = (int64_t)(r - R.r);
+                } else if (scalar_idx >= 0) {
+                    check_row(s, r, &R.r[scalar_idx]);
                 }
                 print_result(r);
                 R.phase[scalar ? PH_SCALAR : PH_AMXQ] += bench_now() - t0;
             }
+            if (rounds_cell(o, m))
+                measure_rounds(s, type, m, threads, ch, nc, full, packed, pack_rec_of, with_peers, scalar_idx,
+                               row_bytes);
         }
         for (int v = 0; v < nc; v++) free_set(&sub[v]);
     }
@@ -468,8 +577,8 @@ static void run_type(shape_ctx *s, amx_type type) {
     free(gguf);
 }
 
-static void run_shape(const options *o, int64_t n, int64_t k, double target) {
-    shape_ctx s = {.o = o, .n = n, .k = k, .target = target};
+static void run_shape(const options *o, int64_t n, int64_t k, double target, bw_probe *probe) {
+    shape_ctx s = {.o = o, .n = n, .k = k, .target = target, .probe = probe};
     for (int i = 0; i < o->n_ms; i++) {
         s.max_m = o->ms[i] > s.max_m ? o->ms[i] : s.max_m;
         s.any_decode |= o->ms[i] <= DECODE_MAX_M;
@@ -494,6 +603,11 @@ static void run_shape(const options *o, int64_t n, int64_t k, double target) {
 
 /* ---- machine limits -------------------------------------------------------- */
 
+/* The read probes' buffer: much larger than the LLC, so the read streams
+ * from memory, and never under PROBE_MIN_BYTES, in case the LLC figure is
+ * smaller than what this core can fill. */
+static size_t probe_bytes(size_t llc) { return 8 * llc > PROBE_MIN_BYTES ? 8 * llc : PROBE_MIN_BYTES; }
+
 /* Measures the limits for every selected thread count; at_end: the second
  * time, into the _end arrays, with a warning if the machine changed speed. */
 static void measure_limits(const options *o, size_t llc, int at_end) {
@@ -509,9 +623,7 @@ static void measure_limits(const options *o, size_t llc, int at_end) {
         return;
     }
     const double t0 = bench_now();
-    /* much larger than the LLC, so the read streams from memory */
-    size_t bytes = 8 * llc;
-    if (bytes < ((size_t)256 << 20)) bytes = (size_t)256 << 20;
+    const size_t bytes = probe_bytes(llc);
     const int reps = o->quick ? 5 : 11;
     bw_result *bw = at_end ? R.bw_end : R.bw;
     peak_result *peak = at_end ? R.peak_end : R.peak;
@@ -562,15 +674,23 @@ int main(int argc, char **argv) {
         return 0;
     }
     const double t_start = bench_now();
-    const char *llc_src;
-    const size_t llc = detect_llc(&llc_src);
-    const double target = o.rotate_bytes > 0 ? o.rotate_bytes : 4.0 * (double)llc;
+    bench_threads_init();
+    cpu_sample run_a, run_b;
+    bench_cpu_sample(&run_a);
+    llc_info llc;
+    detect_llc(&llc);
+    /* the decode rotation: 4x the LLC figure, and never under the probes'
+     * floor: a guest's cache figure may be too small as well as too large */
+    double target = 4.0 * (double)llc.bytes;
+    if (target < (double)PROBE_MIN_BYTES) target = (double)PROBE_MIN_BYTES;
+    if (o.rotate_bytes > 0) target = o.rotate_bytes;
     char cpu[128];
     cpu_model(cpu, sizeof cpu);
 
     printf("amxq-bench %s: F32 activations x GGUF weights, y = x . W^T\n", amx_version_str());
-    printf("cpu: %s, %d CPUs available; last-level cache %.0f MiB (%s)\n", cpu, o.nproc, (double)llc / 1048576.0,
-           llc_src);
+    printf("cpu: %s, %d CPUs available; last-level cache %.0f MiB, %s\n", cpu, o.nproc,
+           (double)llc.bytes / 1048576.0, llc.source);
+    if (llc.note[0]) printf("  %s\n", llc.note);
     printf("%s", amx_cpu_report());
     printf("timing: median over repeated calls after %d warm-up; each cell >= %d calls and >= %.2f s, "
            "or >= 3 calls once %.2f s are spent\n",
@@ -580,7 +700,7 @@ int main(int argc, char **argv) {
            o.scalar_ops, o.scalar_pol.min_reps, o.scalar_pol.min_time, o.scalar_pol.max_time);
     printf("decode (M <= %d): each call reads the next of several packed weight copies totalling >= %.0f MiB "
            "(%.1fx LLC), so weights come from memory as in a model's layers; larger M reuse one copy\n",
-           DECODE_MAX_M, target / 1048576.0, target / (double)llc);
+           DECODE_MAX_M, target / 1048576.0, target / (double)llc.bytes);
     R.onednn_ok = o.peer_onednn && onednn_available(R.onednn_desc, sizeof R.onednn_desc);
     R.openblas_ok = o.peer_openblas && openblas_available(R.openblas_desc, sizeof R.openblas_desc);
     if (!o.peer_onednn) snprintf(R.onednn_desc, sizeof R.onednn_desc, "off (--peers)");
@@ -595,22 +715,73 @@ int main(int argc, char **argv) {
                    "  pick the best ones for this CPU (on AVX-512 machines a forced older core can be ~2x slower)\n");
     }
     printf("peer scalar: %s\n", o.peer_scalar ? "on (the reference kernels, same amx_gemm_q path)" : "off (--peers)");
+    const char *why = NULL;
+    bw_probe *probe = NULL;
+    int any_decode = 0;
+    for (int i = 0; i < o.n_ms; i++) any_decode |= o.ms[i] <= DECODE_MAX_M;
+    if (o.rounds > 0 && any_decode && o.limits && amx_cpu_supports(AMX_ISA_AVX512_VNNI, &why)) {
+        probe = bench_bw_probe_new(probe_bytes(llc.bytes));
+        if (!probe) why = "out of memory for its buffer";
+    } else if (!o.limits) {
+        why = "--no-limits";
+    }
+    R.probe_bytes = probe ? bench_bw_probe_bytes(probe) : 0;
+    if (o.rounds > 0 && any_decode) {
+        int max_threads = 1;
+        for (int i = 0; i < o.n_threads; i++) max_threads = o.threads[i] > max_threads ? o.threads[i] : max_threads;
+        char cpus[128] = "";
+        for (int i = 0; i < max_threads && i < o.nproc && strlen(cpus) + 8 < sizeof cpus; i++)
+            snprintf(cpus + strlen(cpus), sizeof cpus - strlen(cpus), "%s%d", i ? "," : "", bench_cpu_of_share(i));
+        printf("decode rounds: each decode cell is %d rounds; in each, amxq's kernel(s), the read probe%s take one "
+               "turn each\n  (>= %d calls and >= %.0f ms after %d warm-up), back to back, the order rotating; the "
+               "row gives the median round,\n  the line under it each per-round ratio's median [min-max]; threads "
+               "pinned: share i of every candidate on the i-th of CPUs %s\n",
+               o.rounds, R.onednn_ok ? " and oneDNN" : "", o.turn_pol.min_reps, 1e3 * o.turn_pol.min_time,
+               o.turn_pol.warmup, cpus);
+        if (probe)
+            printf("  read probe: AVX-512 loads as in the limits below, the same threads, each call the next span of "
+                   "one packed matrix\n  from a %.0f MiB ring (2 MiB pages)\n",
+                   (double)R.probe_bytes / 1048576.0);
+        else
+            printf("  read probe: not run (%s): no fraction of read bandwidth\n", why ? why : "?");
+    } else if (any_decode) {
+        printf("decode rounds: off (--rounds 0): decode cells are timed one after another like larger M\n");
+    }
+    printf("idle workers: before every timed cell or turn the run waits (at most %.1f s) until /proc/self/task shows "
+           "no other thread\n  of this process running (OpenMP's and OpenBLAS's workers spin for a while after a "
+           "call)\n", QUIESCE_MAX_S);
     printf("ratios: xscalar / xoneDNN / xOpenBLAS = amxq GOPS / peer GOPS (> 1: amxq faster); %%peak = GOPS / "
-           "vpdpbusd peak, %%bw = decode GB/s / read bandwidth, both at the same thread count\n");
+           "vpdpbusd peak, %%bw = decode GB/s / read bandwidth, both at the same thread count;\n"
+           "  decode rows measured in rounds: %%bw and xoneDNN are medians of the per-round ratios to the read probe "
+           "and oneDNN\n  of the same rounds, other rows compare with the limits measured at the start and the "
+           "peer's own cell\n");
 
-    measure_limits(&o, llc, 0);
-    for (int i = 0; i < o.n_shapes; i++) run_shape(&o, o.shape_n[i], o.shape_k[i], target);
-    measure_limits(&o, llc, 1);
+    measure_limits(&o, llc.bytes, 0);
+    for (int i = 0; i < o.n_shapes; i++) run_shape(&o, o.shape_n[i], o.shape_k[i], target, probe);
+    measure_limits(&o, llc.bytes, 1);
+    bench_bw_probe_free(probe);
     print_reference();
 
     const double total = bench_now() - t_start;
+    bench_cpu_sample(&run_b);
+    bench_cpu_others(&run_a, &run_b, &R.others_cpu, &R.steal_cpu);
     printf("\nrun time %.1f s:", total);
     for (int i = 0; i < PH_N; i++) printf(" %s %.1f s%s", k_phase_names[i], R.phase[i], i + 1 < PH_N ? "," : "\n");
     size_t failed = 0;
     for (size_t i = 0; i < R.n; i++) failed += R.r[i].checked && !(R.r[i].check <= CHECK_TOLERANCE);
+    printf("other processes had %.0f%% of this run's CPUs' time, other guests (steal) %.0f%%%s\n", 100 * R.others_cpu,
+           100 * R.steal_cpu,
+           R.others_cpu >= OTHERS_WARN || R.steal_cpu >= OTHERS_WARN
+               ? ": WARNING: figures taken on CPUs shared with other work (rows flagged DISTURBED)"
+               : "");
+    printf("idle workers: longest wait for the other threads to sleep %.1f ms", 1e3 * R.quiesce_max_s);
+    if (R.quiesce_busy)
+        printf("; WARNING: %d timed cells or turns began with another thread of the process still running",
+               R.quiesce_busy);
+    putchar('\n');
     if (failed) printf("WARNING: %zu results differ from the scalar reference (see CHECK FAILED)\n", failed);
     if (o.json) {
-        if (!write_json(&o, argc, argv, llc, llc_src, target, total, cpu)) return 1;
+        if (!write_json(&o, argc, argv, &llc, target, total, cpu)) return 1;
         printf("JSON: %s\n", o.json);
     }
     return failed ? 3 : 0;

@@ -13,7 +13,9 @@
  *     bench_sysinfo.c  CPUs, last-level cache, CPU model
  *     bench_report.c   the results, their ratios, the stdout table
  *     bench_json.c     the JSON report
- *                      (these five share bench_driver.h as well)
+ *                      (these six share bench_driver.h as well)
+ *     bench_rounds.c   decode cells: candidates interleaved in rounds, per-round ratios
+ *     bench_threads.c  pinning the candidates' threads, waiting for idle workers to sleep
  *     machine.c        read bandwidth and vpdpbusd peak (AVX-512, own flags)
  *     peer_onednn.c    oneDNN int8 matmul (optional at build time)
  *     peer_openblas.c  OpenBLAS sgemm (optional at build time)
@@ -91,6 +93,41 @@ timing bench_measure(timed_fn fn, void *ctx, const rep_policy *p);
 double bench_now(void);               /* monotonic seconds */
 double bench_median(double *v, int n); /* sorts v */
 
+/* Median, min, quartiles and max of v (sorted in place; NAN entries are
+ * left out); reps = how many were finite, total = their sum. */
+timing bench_summary(double *v, int n);
+
+/* ---- bench_threads.c (amxq-bench) ------------------------------------------ */
+
+/* Whose workers a call may create: each pool's j-th worker is pinned to the
+ * same CPU as every other candidate's share j. */
+enum { BENCH_POOL_AMXQ, BENCH_POOL_OMP, BENCH_POOLS };
+
+void bench_threads_init(void);        /* at the start of main: the CPU mask, the threads already there */
+int bench_cpu_of_share(int ith);      /* the i-th CPU of the process's starting mask (cyclic) */
+int bench_pin_self(int ith);          /* pins the calling thread to share ith's CPU; 0 on failure */
+void bench_unpin_self(void);          /* back to the starting mask */
+/* Pins the threads that appeared since the last call to pool's next shares
+ * (pool -1: records them, leaves them unpinned); returns how many appeared. */
+int bench_pin_new_threads(int pool);
+/* Waits until no other thread of the process is running, polling
+ * /proc/self/task, at most max_s; returns how many still ran then (0: quiet),
+ * the seconds waited in *waited. */
+int bench_quiesce(double max_s, double *waited);
+
+/* CPU time of the process's CPUs (the starting mask) and of this process,
+ * in clock ticks, at one moment. */
+typedef struct {
+    double wall;
+    unsigned long long busy, steal, self;
+} cpu_sample;
+void bench_cpu_sample(cpu_sample *s);
+/* Between two samples: the fraction of those CPUs' time other processes
+ * were running on them (busy time not this process's), and the fraction the
+ * hypervisor gave to others (steal); NAN where /proc/stat says nothing.
+ * Clock ticks (1/100 s): meaningful over a second or more. */
+void bench_cpu_others(const cpu_sample *a, const cpu_sample *b, double *others, double *steal);
+
 /* ---- machine.c (AVX-512: call only if amx_cpu_supports(AMX_ISA_AVX512_VNNI)) */
 
 typedef struct {
@@ -108,8 +145,24 @@ typedef struct {
     double median_gops, best_gops;
 } peak_result;
 
+/* Both run `threads` threads pinned as the kernels' shares are
+ * (bench_cpu_of_share). */
 bw_result bench_read_bandwidth(int threads, size_t bytes, int reps);
 peak_result bench_vpdpbusd_peak(int threads, int reps);
+
+/* The read probe of the decode rounds: a ring buffer larger than the cache,
+ * on 2 MiB pages like packed weights, touched once. Each probe call reads the
+ * ring's next `chunk` bytes (one weight matrix's worth), each of `threads`
+ * pinned threads its contiguous 1/T, with the same AVX-512 loop as
+ * bench_read_bandwidth; the threads meet at a barrier between calls, as the
+ * library's pool does. */
+typedef struct bw_probe bw_probe;
+bw_probe *bench_bw_probe_new(size_t bytes); /* NULL if out of memory */
+size_t bench_bw_probe_bytes(const bw_probe *p);
+/* One round's turn: p->warmup untimed calls, then calls until the policy is
+ * met; seconds per call as bench_measure gives them. */
+timing bench_bw_probe_slot(bw_probe *p, int threads, size_t chunk, const rep_policy *pol);
+void bench_bw_probe_free(bw_probe *p);
 
 /* ---- peers --------------------------------------------------------------- */
 

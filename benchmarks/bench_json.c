@@ -63,20 +63,64 @@ static void json_limit_list(json_w *j, const char *bw_key, const char *peak_key,
     json_end(j);
 }
 
-int write_json(const options *o, int argc, char **argv, size_t llc, const char *llc_src, double target,
-               double total, const char *cpu) {
+/* A per-round series: its median, quartiles, min and max. */
+static void json_spread(json_w *j, const char *key, const double *v, int n) {
+    const timing s = round_stats(v, n);
+    if (!s.reps) {
+        json_null(j, key);
+        return;
+    }
+    json_obj(j, key);
+    json_num(j, "median", s.median);
+    json_num(j, "q1", s.q1);
+    json_num(j, "q3", s.q3);
+    json_num(j, "min", s.min);
+    json_num(j, "max", s.max);
+    json_end(j);
+}
+
+static void json_rounds(json_w *j, const result *r) {
+    const rounds_rec *rr = &r->rr;
+    json_obj(j, "rounds");
+    json_int(j, "n", rr->n);
+    json_str(j, "candidates", rr->who);
+    json_spread(j, "gbps", rr->gbps, rr->n);
+    json_spread(j, "probe_gbps", rr->probe_gbps, rr->n);
+    json_spread(j, "bw_ratio", rr->bw_ratio, rr->n);
+    json_spread(j, "x_onednn", rr->x_onednn, rr->n);
+    json_num(j, "probe_call_bytes", rr->probe_chunk);
+    json_num(j, "quiesce_max_s", rr->quiesce_max_s);
+    json_int(j, "turns_with_busy_threads", rr->quiesce_busy);
+    json_num(j, "others_cpu", rr->others_cpu);
+    json_num(j, "steal_cpu", rr->steal_cpu);
+    json_arr(j, "per_round");
+    for (int k = 0; k < rr->n; k++) {
+        json_obj(j, NULL);
+        json_num(j, "gbps", rr->gbps[k]);
+        json_num(j, "probe_gbps", rr->probe_gbps[k]);
+        json_num(j, "bw_ratio", rr->bw_ratio[k]);
+        json_num(j, "x_onednn", rr->x_onednn[k]);
+        json_end(j);
+    }
+    json_end(j);
+    json_end(j);
+}
+
+int write_json(const options *o, int argc, char **argv, const llc_info *llc, double target, double total,
+               const char *cpu) {
     json_w j;
     if (!json_open(&j, o->json, "amxq-bench")) return 0;
     json_obj(&j, NULL);
     json_str(&j, "schema", "amxq-bench/1");
     json_obj(&j, "units");
-    json_str(&j, "time_s", "seconds per amx_gemm_q (or peer) call: median, min, quartiles, max over 'reps' timed calls after 'warmup' untimed ones");
+    json_str(&j, "time_s", "seconds per amx_gemm_q (or peer) call: median, min, quartiles, max over 'reps' timed calls after 'warmup' untimed ones; rows with a 'rounds' object: over the per-round figures (each the median call of that round's turn), 'reps' and 'warmup' counting the calls of every turn");
     json_str(&j, "gops", "2*m*n_measured*k / median time, 1e9 per second (int8 ops for amxq and oneDNN, flops for OpenBLAS)");
     json_str(&j, "gbps", "weight bytes one call reads (GGUF bytes of the measured rows for amxq, s8 bytes for oneDNN, f32 bytes for OpenBLAS) / median time, 1e9 bytes per second; only for m <= 8");
     json_str(&j, "pct_peak", "gops / vpdpbusd zmm median peak at the same thread count, percent");
-    json_str(&j, "pct_bw", "gbps / read bandwidth median at the same thread count, percent");
+    json_str(&j, "pct_bw", "gbps / read bandwidth median at the same thread count, percent; rows with 'rounds': 100 x rounds.bw_ratio.median");
     json_str(&j, "x_scalar", "amxq gops / scalar variant gops, same type, shape, m, threads");
-    json_str(&j, "x_onednn", "amxq gops / oneDNN u8s8->f32 matmul gops, same shape, m, threads");
+    json_str(&j, "x_onednn", "amxq gops / oneDNN u8s8->f32 matmul gops, same shape, m, threads; rows with 'rounds': rounds.x_onednn.median when oneDNN took turns");
+    json_str(&j, "rounds", "decode rows (m <= decode_max_m) measured in rounds: in each of n rounds every candidate (amxq's kernels, the read probe, oneDNN) took one turn, back to back, the order rotating; gbps: this row's per round; probe_gbps: the read probe's in the same round; bw_ratio: gbps / probe_gbps per round; x_onednn: oneDNN's turn time / this row's per round (a GOPS ratio); each as median, quartiles, min, max over the rounds, and per_round lists them; others_cpu / steal_cpu: fraction of the CPUs' time other processes / other guests took while the rounds ran (they slow compute-bound turns more than the probe's, which the ratios do not cancel)");
     json_str(&j, "x_openblas", "amxq gops / OpenBLAS sgemm gflops, same shape, m, threads");
     json_str(&j, "check", "if checked: max |y - y_scalar| / rms(y_scalar row) over the rows both computed (null: non-finite output)");
     json_str(&j, "packed_over_gguf", "packed bytes of the full N x K matrix (header included) / its GGUF bytes");
@@ -102,6 +146,25 @@ int write_json(const options *o, int argc, char **argv, size_t llc, const char *
     json_policy(&j, "scalar_rep_policy", &o->scalar_pol);
     json_num(&j, "scalar_ops_per_call", o->scalar_ops);
     json_int(&j, "decode_max_m", DECODE_MAX_M);
+    json_obj(&j, "rounds");
+    json_int(&j, "n", o->rounds);
+    json_policy(&j, "turn_policy", &o->turn_pol);
+    json_str(&j, "order", "rotating: round r starts with candidate r mod count");
+    json_int(&j, "probe_ring_bytes", (int64_t)R.probe_bytes);
+    json_str(&j, "probe", R.probe_bytes ? "AVX-512 loads, 8 vpaddd accumulators; each call reads the ring's next span of one packed matrix's bytes, each thread its contiguous 1/T, threads meeting at a barrier between calls" : NULL);
+    json_str(&j, "pinning", "share i of every candidate (the calling thread = share 0, amxq's pool and oneDNN's OpenMP workers pinned by thread id after their first call, the probe's team) on the i-th CPU of the process's starting affinity mask");
+    json_end(&j);
+    json_obj(&j, "quiesce");
+    json_str(&j, "what", "before every timed cell or turn: wait, polling /proc/self/task, until no other thread of the process is running");
+    json_num(&j, "max_wait_allowed_s", QUIESCE_MAX_S);
+    json_num(&j, "longest_wait_s", R.quiesce_max_s);
+    json_int(&j, "cells_with_busy_threads", R.quiesce_busy);
+    json_end(&j);
+    json_obj(&j, "others");
+    json_str(&j, "what", "fraction of the process's CPUs' time that other processes ran there (others_cpu) or the hypervisor gave to other guests (steal_cpu), from /proc/stat; per decode row in its 'rounds' too");
+    json_num(&j, "others_cpu", R.others_cpu);
+    json_num(&j, "steal_cpu", R.steal_cpu);
+    json_end(&j);
     json_int(&j, "seed", (int64_t)o->seed);
     json_end(&j);
 
@@ -110,8 +173,18 @@ int write_json(const options *o, int argc, char **argv, size_t llc, const char *
     json_str(&j, "cpu_report", amx_cpu_report());
     json_str(&j, "best_isa", amx_isa_name(amx_cpu_best_isa()));
     json_int(&j, "cpus", o->nproc);
-    json_int(&j, "llc_bytes", (int64_t)llc);
-    json_str(&j, "llc_source", llc_src);
+    json_int(&j, "llc_bytes", (int64_t)llc->bytes);
+    json_str(&j, "llc_source", llc->source);
+    json_obj(&j, "llc_figures");
+    json_int(&j, "sysfs_bytes", (int64_t)llc->sysfs);
+    json_str(&j, "sysfs_shared_cpus", llc->sysfs ? llc->sysfs_shared : NULL);
+    json_int(&j, "cpuid_cache_leaf_bytes", (int64_t)llc->cpuid);
+    json_int(&j, "cpuid_cache_leaf_sharing", llc->cpuid_sharing);
+    json_int(&j, "cpuid_0x80000006_bytes", (int64_t)llc->cpuid_legacy);
+    json_int(&j, "sysconf_bytes", (int64_t)llc->sysconf_l3);
+    json_str(&j, "note", llc->note[0] ? llc->note : NULL);
+    json_end(&j);
+    json_bool(&j, "hypervisor", llc->hypervisor);
     json_num(&j, "rotation_bytes", target);
     json_end(&j);
 
@@ -189,16 +262,17 @@ int write_json(const options *o, int argc, char **argv, size_t llc, const char *
             json_num(&j, "pack_median_s", p->median_s);
         }
         json_num(&j, "pct_peak", r->kind == R_OPENBLAS ? NAN : 100.0 * r->gops / limit_peak(r->threads));
-        json_num(&j, "pct_bw", 100.0 * r->gbps / limit_bw(r->threads));
+        json_num(&j, "pct_bw", pct_bw_of(r));
         if (r->kind == R_AMXQ && r->primary) {
             json_num(&j, "x_scalar", strcmp(r->isa, "scalar") ? ratio_to(r, R_AMXQ, 1) : NAN);
-            json_num(&j, "x_onednn", ratio_to(r, R_ONEDNN, 0));
+            json_num(&j, "x_onednn", x_onednn_of(r));
             json_num(&j, "x_openblas", ratio_to(r, R_OPENBLAS, 0));
         }
         if (r->kind == R_AMXQ) {
             json_bool(&j, "checked", r->checked);
             json_num(&j, "check", r->check);
         }
+        if (r->rr.n) json_rounds(&j, r);
         json_end(&j);
     }
     json_end(&j);

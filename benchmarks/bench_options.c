@@ -34,14 +34,21 @@ static void usage(FILE *f) {
         "  --variant V       auto (what amx_pack_weights picks), scalar, avx512_vnni, amx, or all\n"
         "                    (every row of the dispatch table this machine can run) (default auto)\n"
         "  --peers LIST      scalar,onednn,openblas, all or none (default all)\n"
-        "  --no-limits       skip the machine's bandwidth and vpdpbusd peak\n"
+        "  --no-limits       skip the machine's bandwidth and vpdpbusd peak (and the decode rounds'\n"
+        "                    read probe)\n"
         "  --min-time S      time each cell for at least S seconds (default 0.2; quick 0.05) ...\n"
         "  --min-reps N      ... and at least N calls (default 5; quick 3), the median is reported;\n"
         "  --max-time S      but stop after S seconds once 3 calls are in (default 1; quick 0.3)\n"
         "  --scalar-ops X    the scalar variant is timed on the first rows of W, as many as keep one\n"
         "                    call under X ops (2 per multiply-add, default 2e7), with 3+ calls per cell\n"
         "  --rotate-mib X    decode runs rotate weight copies totalling at least X MiB\n"
-        "                    (default 4 x the last-level cache)\n"
+        "                    (default 4 x the last-level cache, at least 256 MiB)\n"
+        "  --rounds N        decode cells (M <= %d): N rounds in which amxq's kernel(s), the read probe\n"
+        "                    and oneDNN take turns back to back, the order rotating; the table gives the\n"
+        "                    median round and the median [min-max] of the per-round ratios (default 7;\n"
+        "                    quick 3; 0: time decode cells one after another, as larger M)\n"
+        "  --round-time S    each candidate's turn in a round: >= S seconds and >= 3 calls after one\n"
+        "                    warm-up (default 0.025; quick 0.015)\n"
         "  --quick           4096x4096 only, M = 1,32, shorter cells; options given explicitly\n"
         "                    override these choices\n"
         "  --seed N          weights and activations seed (default 1)\n"
@@ -58,7 +65,7 @@ static void usage(FILE *f) {
         "  amxq-bench --json out.json && python3 benchmarks/plot.py out.json -o out.png\n"
         "Exit status: 0 done, 1 error, 2 bad usage, 3 some kernel's output differed from the scalar\n"
         "reference (CHECK FAILED in the table).\n",
-        names, DECODE_MAX_M, (int)amx_type_count());
+        names, DECODE_MAX_M, DECODE_MAX_M, (int)amx_type_count());
 }
 
 static int add_shape(const char *s, void *ctx) {
@@ -133,7 +140,7 @@ static int parse_double(const char *s, double lo, double *out) {
 
 int parse_options(int argc, char **argv, int nproc, options *o, int *list) {
     enum { O_TYPES = 256, O_SHAPES, O_M, O_THREADS, O_VARIANT, O_PEERS, O_NOLIMITS, O_MINTIME, O_MINREPS,
-           O_MAXTIME, O_SCALAROPS, O_ROTATE, O_QUICK, O_SEED, O_JSON, O_LIST };
+           O_MAXTIME, O_SCALAROPS, O_ROTATE, O_QUICK, O_SEED, O_JSON, O_LIST, O_ROUNDS, O_ROUNDTIME };
     static const struct option lo[] = {
         {"types", required_argument, 0, O_TYPES},       {"shapes", required_argument, 0, O_SHAPES},
         {"m", required_argument, 0, O_M},               {"threads", required_argument, 0, O_THREADS},
@@ -143,8 +150,9 @@ int parse_options(int argc, char **argv, int nproc, options *o, int *list) {
         {"scalar-ops", required_argument, 0, O_SCALAROPS}, {"rotate-mib", required_argument, 0, O_ROTATE},
         {"quick", no_argument, 0, O_QUICK},             {"seed", required_argument, 0, O_SEED},
         {"json", required_argument, 0, O_JSON},         {"list", no_argument, 0, O_LIST},
+        {"rounds", required_argument, 0, O_ROUNDS},     {"round-time", required_argument, 0, O_ROUNDTIME},
         {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
-    double min_time = -1, max_time = -1, min_reps = -1, v;
+    double min_time = -1, max_time = -1, min_reps = -1, rounds = -1, round_time = -1, v;
     int peers_given = 0;
     *o = (options){.nproc = nproc, .sel = SEL_AUTO, .limits = 1, .scalar_ops = 2e7, .seed = 1};
     int c;
@@ -177,6 +185,14 @@ int parse_options(int argc, char **argv, int nproc, options *o, int *list) {
         case O_SEED: if (!parse_double(optarg, 0, &v)) return 2; o->seed = (uint64_t)v; break;
         case O_JSON: o->json = optarg; break;
         case O_LIST: *list = 1; break;
+        case O_ROUNDS:
+            if (!parse_double(optarg, 0, &rounds)) return 2;
+            if (rounds > MAX_ROUNDS || rounds != (int)rounds) {
+                fprintf(stderr, "amxq-bench: --rounds takes a whole number from 0 to %d\n", MAX_ROUNDS);
+                return 2;
+            }
+            break;
+        case O_ROUNDTIME: if (!parse_double(optarg, 0, &round_time)) return 2; break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return 2;
         }
@@ -206,5 +222,11 @@ int parse_options(int argc, char **argv, int nproc, options *o, int *list) {
     if (max_time >= 0) o->pol.max_time = max_time;
     if (min_reps >= 1) o->pol.min_reps = (int)min_reps;
     if (o->pol.max_time < o->pol.min_time) o->pol.max_time = o->pol.min_time;
+    o->rounds = rounds >= 0 ? (int)rounds : o->quick ? 3 : 7;
+    /* a turn: one warm-up call (the first after another candidate's turn
+     * finds cold TLBs and caches), then >= 3 calls and >= the turn time, at
+     * most 4x that once 3 calls are in */
+    const double turn = round_time >= 0 ? round_time : o->quick ? 0.015 : 0.025;
+    o->turn_pol = (rep_policy){turn, 3, 4 * turn, 100000, 1};
     return 0;
 }

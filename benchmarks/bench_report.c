@@ -14,7 +14,7 @@
 run_record R;
 
 const char *const k_phase_names[PH_N] = {"machine limits", "weight generation", "packing",
-                                         "amxq", "scalar", "oneDNN", "OpenBLAS"};
+                                         "amxq", "scalar", "oneDNN", "OpenBLAS", "decode rounds"};
 
 /* ---- the records ----------------------------------------------------------- */
 
@@ -87,6 +87,20 @@ double ratio_to(const result *r, result_kind kind, int scalar) {
     return p && p != r && p->gops > 0 ? r->gops / p->gops : NAN;
 }
 
+double pct_bw_of(const result *r) {
+    if (r->rr.n) return 100.0 * round_stats(r->rr.bw_ratio, r->rr.n).median;
+    return 100.0 * r->gbps / limit_bw(r->threads);
+}
+
+double x_onednn_of(const result *r) {
+    if (r->kind != R_AMXQ || !r->primary) return NAN;
+    if (r->rr.n) {
+        const double x = round_stats(r->rr.x_onednn, r->rr.n).median;
+        if (isfinite(x)) return x;
+    }
+    return ratio_to(r, R_ONEDNN, 0);
+}
+
 /* ---- table output ---------------------------------------------------------- */
 
 static void fmt_time(char *buf, size_t len, double s) {
@@ -106,6 +120,37 @@ void print_table_head(void) {
            "xoneDNN", "xOpenBLAS");
 }
 
+/* "median [min-max]" of a per-round series, "-" if it has no finite value. */
+static void fmt_spread(char *buf, size_t len, const double *v, int n, double scale, const char *f) {
+    const timing s = round_stats(v, n);
+    if (!s.reps) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    char a[24], b[24], c[24];
+    snprintf(a, sizeof a, f, scale * s.median);
+    snprintf(b, sizeof b, f, scale * s.min);
+    snprintf(c, sizeof c, f, scale * s.max);
+    snprintf(buf, len, "%s [%s-%s]", a, b, c);
+}
+
+/* The line under a row measured in rounds: its medians and spreads. */
+static void print_rounds(const result *r) {
+    const rounds_rec *rr = &r->rr;
+    char g[80], p[80], b[80], d[80];
+    fmt_spread(g, sizeof g, rr->gbps, rr->n, 1, "%.1f");
+    fmt_spread(p, sizeof p, rr->probe_gbps, rr->n, 1, "%.1f");
+    fmt_spread(b, sizeof b, rr->bw_ratio, rr->n, 1, "%.2f");
+    fmt_spread(d, sizeof d, rr->x_onednn, rr->n, 1, "%.2f");
+    printf("      %d rounds: GB/s %s, read probe %s GB/s, x read bw %s", rr->n, g, p, b);
+    if (r->kind == R_AMXQ && strcmp(d, "-")) printf(", x oneDNN %s", d);
+    if (rr->quiesce_busy) printf("; %d turns began with another thread still running", rr->quiesce_busy);
+    if (rr->others_cpu >= OTHERS_WARN || rr->steal_cpu >= OTHERS_WARN)
+        printf("; DISTURBED: other processes took %.0f%% of the CPUs' time, other guests (steal) %.0f%%",
+               100 * rr->others_cpu, 100 * rr->steal_cpu);
+    putchar('\n');
+}
+
 void print_result(const result *r) {
     char shape[48], what[128], med[24], gops[16], peak[16], gbps[16], bw[16], xs[16], xd[16], xb[16];
     snprintf(shape, sizeof shape, "%lldx%lld", (long long)r->n, (long long)r->k);
@@ -117,10 +162,10 @@ void print_result(const result *r) {
     fmt_num(gops, sizeof gops, r->gops, "%.1f");
     fmt_num(peak, sizeof peak, r->kind == R_OPENBLAS ? NAN : 100.0 * r->gops / limit_peak(r->threads), "%.1f%%");
     fmt_num(gbps, sizeof gbps, r->gbps, "%.1f");
-    fmt_num(bw, sizeof bw, 100.0 * r->gbps / limit_bw(r->threads), "%.0f%%");
+    fmt_num(bw, sizeof bw, pct_bw_of(r), "%.0f%%");
     const int cmp = r->kind == R_AMXQ && r->primary && strcmp(r->isa, "scalar") != 0;
     fmt_num(xs, sizeof xs, cmp ? ratio_to(r, R_AMXQ, 1) : NAN, "%.2f");
-    fmt_num(xd, sizeof xd, r->kind == R_AMXQ && r->primary ? ratio_to(r, R_ONEDNN, 0) : NAN, "%.2f");
+    fmt_num(xd, sizeof xd, x_onednn_of(r), "%.2f");
     fmt_num(xb, sizeof xb, r->kind == R_AMXQ && r->primary ? ratio_to(r, R_OPENBLAS, 0) : NAN, "%.2f");
     const char *type = r->kind == R_AMXQ ? amx_type_name(r->type) : r->kind == R_ONEDNN ? "s8" : "f32";
     printf("%-6s %-11s %4lld %3d  %-30s %-34s %-11s %6d %10s %8s %6s %7s %6s %8s %8s %8s", type, shape,
@@ -128,6 +173,7 @@ void print_result(const result *r) {
     if (r->checked && !(r->check <= CHECK_TOLERANCE))
         printf("  CHECK FAILED: differs from the scalar output by %.2g x row rms", r->check);
     putchar('\n');
+    if (r->rr.n) print_rounds(r);
     fflush(stdout);
 }
 

@@ -6,10 +6,17 @@
  *     accumulators, 512 bytes per iteration, over a buffer much larger than
  *     the last-level cache. With T threads each reads its own contiguous
  *     1/T of the same buffer (the split a matrix-vector product uses).
+ *   the decode rounds' read probe: the same loop, T threads, but each call
+ *     reads the next matrix-sized span of a ring larger than the cache, the
+ *     threads meeting at a barrier between calls as the library's pool does,
+ *     so a kernel call and a probe call differ only in what they compute.
  *   vpdpbusd zmm peak: 16 independent accumulator chains per thread (the
  *     instruction's latency is ~4 cycles at 2 per cycle on current cores, so
  *     8 chains are the minimum; 16 leave margin), GOPS = 2 * 64 MACs per
  *     instruction.
+ *
+ * Every probe's thread i runs pinned to share i's CPU (bench_threads.c), the
+ * CPU the driver pins the kernels' share i to.
  *
  * Compiled with the AVX-512 flags; the driver calls it only when
  * amx_cpu_supports(AMX_ISA_AVX512_VNNI).
@@ -20,6 +27,7 @@
 
 #include <immintrin.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,70 +42,122 @@
 typedef struct team team;
 typedef void (*work_fn)(team *tm, int ith);
 
-/* T threads that start each repetition together at a barrier; the caller
- * (thread 0) times from the start barrier to the end barrier. */
+/* A barrier that spins, then yields (more threads than CPUs still
+ * progress), as the library pool's does: a sleeping barrier's futex wake-ups
+ * would cost a short probe call more than they cost the kernels. */
+typedef struct {
+    int n;
+    int count;
+    unsigned gen;
+} spin_barrier;
+
+static void barrier_wait(spin_barrier *b) {
+    const unsigned gen = __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&b->gen, 1, __ATOMIC_RELEASE);
+        return;
+    }
+    for (int spins = 0; __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == gen; spins++) {
+        if (spins < 2000)
+            _mm_pause();
+        else
+            sched_yield();
+    }
+}
+
+/* T pinned threads that start each repetition together at a barrier; the
+ * caller (thread 0) times from the start barrier to the end barrier and says
+ * before each start whether there is one more. */
 struct team {
     int nth;
     work_fn fn;
     void *ctx;
-    int reps;
-    pthread_barrier_t start, end;
+    int64_t call;   /* the repetition about to run (set by thread 0) */
+    int stop;
+    spin_barrier start, end;
 };
 
 static void *team_worker(void *arg) {
     void **a = arg;
     team *tm = a[0];
     const int ith = (int)(intptr_t)a[1];
-    for (int r = 0; r < tm->reps; r++) {
-        pthread_barrier_wait(&tm->start);
+    bench_pin_self(ith);
+    for (;;) {
+        barrier_wait(&tm->start);
+        if (tm->stop) break;
         tm->fn(tm, ith);
-        pthread_barrier_wait(&tm->end);
+        barrier_wait(&tm->end);
     }
     return NULL;
 }
 
-/* Runs fn on nth threads `reps` times; seconds per repetition into secs. */
-static void team_run(int nth, work_fn fn, void *ctx, int reps, double *secs) {
-    team tm = {.nth = nth, .fn = fn, .ctx = ctx, .reps = reps};
-    pthread_barrier_init(&tm.start, NULL, (unsigned)nth);
-    pthread_barrier_init(&tm.end, NULL, (unsigned)nth);
+/* Runs fn on nth threads: p->warmup untimed repetitions, then timed ones
+ * until p is met (bench_measure's rule); seconds per timed repetition into
+ * secs (room for p->max_reps). Returns how many were timed. */
+static int team_run(int nth, work_fn fn, void *ctx, const rep_policy *p, double *secs) {
+    team tm = {.nth = nth, .fn = fn, .ctx = ctx, .start = {.n = nth}, .end = {.n = nth}};
     pthread_t *th = calloc((size_t)nth, sizeof *th);
     void *(*args)[2] = calloc((size_t)nth, sizeof *args);
     if (!th || !args) abort();
+    cpu_set_t caller;
+    const int restore = pthread_getaffinity_np(pthread_self(), sizeof caller, &caller) == 0;
+    bench_pin_self(0);
     for (int i = 1; i < nth; i++) {
         args[i][0] = &tm;
         args[i][1] = (void *)(intptr_t)i;
         pthread_create(&th[i], NULL, team_worker, args[i]);
     }
-    for (int r = 0; r < reps; r++) {
-        pthread_barrier_wait(&tm.start);
+    int n = 0;
+    double total = 0;
+    for (int64_t r = 0;; r++) {
+        const int timed = r >= p->warmup;
+        if (timed && ((n >= p->min_reps && total >= p->min_time) || (n >= 3 && total >= p->max_time) ||
+                      n >= p->max_reps))
+            tm.stop = 1;
+        tm.call = r;
+        barrier_wait(&tm.start);
+        if (tm.stop) break;
         const double t0 = bench_now();
         fn(&tm, 0);
-        pthread_barrier_wait(&tm.end);
-        secs[r] = bench_now() - t0;
+        barrier_wait(&tm.end);
+        if (timed) {
+            secs[n] = bench_now() - t0;
+            total += secs[n++];
+        }
     }
     for (int i = 1; i < nth; i++) pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&tm.start);
-    pthread_barrier_destroy(&tm.end);
+    if (restore) pthread_setaffinity_np(pthread_self(), sizeof caller, &caller);
     free(th);
     free(args);
+    return n;
+}
+
+/* Exactly reps timed repetitions after one warm-up. */
+static void team_reps(int nth, work_fn fn, void *ctx, int reps, double *secs) {
+    const rep_policy p = {.min_time = 0, .min_reps = reps, .max_time = 1e30, .max_reps = reps, .warmup = 1};
+    team_run(nth, fn, ctx, &p, secs);
 }
 
 /* ---- read bandwidth -------------------------------------------------------- */
 
 typedef struct {
-    const uint8_t *buf;
-    size_t bytes;
+    const uint8_t *buf;   /* the whole buffer (ring) */
+    size_t ring, bytes;   /* its size; bytes read per call */
     int sink;
 } bw_ctx;
 
 static void bw_work(team *tm, int ith) {
     bw_ctx *c = tm->ctx;
     const size_t lines = c->bytes / 512;
+    /* the call's span: the next one of the ring, from its start if it does
+     * not fit before the end (for whole-buffer passes: the buffer) */
+    const size_t per_ring = c->ring / c->bytes;
+    const uint8_t *base = c->buf + (size_t)(tm->call % (int64_t)per_ring) * c->bytes;
     const size_t l0 = lines * (size_t)ith / (size_t)tm->nth, l1 = lines * (size_t)(ith + 1) / (size_t)tm->nth;
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
     for (size_t i = l0; i < l1; i++) {
-        const __m512i *p = (const __m512i *)(c->buf + i * 512);
+        const __m512i *p = (const __m512i *)(base + i * 512);
         a0 = _mm512_add_epi32(a0, _mm512_load_si512(p + 0));
         a1 = _mm512_add_epi32(a1, _mm512_load_si512(p + 1));
         a2 = _mm512_add_epi32(a2, _mm512_load_si512(p + 2));
@@ -112,30 +172,96 @@ static void bw_work(team *tm, int ith) {
     __atomic_fetch_add(&c->sink, _mm512_reduce_add_epi32(a0), __ATOMIC_RELAXED); /* keeps the loads */
 }
 
+/* 2 MiB pages, as the library uses for packed weights, so the kernels' GB/s
+ * and this read are measured under the same TLB conditions; touched here,
+ * outside timing. bytes is rounded up to whole pages. */
+static uint8_t *huge_buffer(size_t *bytes) {
+    const size_t huge = (size_t)2 << 20;
+    *bytes = (*bytes + huge - 1) & ~(huge - 1);
+    uint8_t *buf = aligned_alloc(huge, *bytes);
+    if (!buf) return NULL;
+#if defined(MADV_HUGEPAGE)
+    madvise(buf, *bytes, MADV_HUGEPAGE);
+#endif
+    memset(buf, 1, *bytes);
+    return buf;
+}
+
 bw_result bench_read_bandwidth(int threads, size_t bytes, int reps) {
     bytes &= ~(size_t)511;
-    bw_result r = {.threads = threads, .bytes = bytes, .reps = reps};
-    /* 2 MiB pages, as the library uses for packed weights, so the kernels'
-     * GB/s and this read are measured under the same TLB conditions */
-    const size_t huge = (size_t)2 << 20;
-    bytes = (bytes + huge - 1) & ~(huge - 1);
+    bw_result r = {.threads = threads, .reps = reps};
+    uint8_t *buf = huge_buffer(&bytes);
     r.bytes = bytes;
-    uint8_t *buf = aligned_alloc(huge, bytes);
-#if defined(MADV_HUGEPAGE)
-    if (buf) madvise(buf, bytes, MADV_HUGEPAGE);
-#endif
-    double *secs = malloc((size_t)(reps + 1) * sizeof *secs);
+    double *secs = malloc((size_t)reps * sizeof *secs);
     if (!buf || !secs) abort();
-    memset(buf, 1, bytes); /* first touch outside timing */
-    bw_ctx c = {.buf = buf, .bytes = bytes};
-    team_run(threads, bw_work, &c, reps + 1, secs); /* the first pass warms TLBs and threads */
-    double best = secs[1];
-    for (int i = 2; i <= reps; i++) best = secs[i] < best ? secs[i] : best;
-    r.median_gbps = (double)bytes / bench_median(secs + 1, reps) * 1e-9;
+    bw_ctx c = {.buf = buf, .ring = bytes, .bytes = bytes};
+    team_reps(threads, bw_work, &c, reps, secs); /* the warm-up pass warms TLBs and threads */
+    double best = secs[0];
+    for (int i = 1; i < reps; i++) best = secs[i] < best ? secs[i] : best;
+    r.median_gbps = (double)bytes / bench_median(secs, reps) * 1e-9;
     r.best_gbps = (double)bytes / best * 1e-9;
     free(secs);
     free(buf);
     return r;
+}
+
+struct bw_probe {
+    uint8_t *buf;
+    size_t bytes;
+    int64_t next; /* calls so far: where the next span starts */
+};
+
+bw_probe *bench_bw_probe_new(size_t bytes) {
+    bw_probe *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->bytes = bytes;
+    p->buf = huge_buffer(&p->bytes);
+    if (!p->buf) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+size_t bench_bw_probe_bytes(const bw_probe *p) { return p->bytes; }
+
+/* team_run counts repetitions from 0 in each call: the ring position goes on
+ * from where the previous slot stopped */
+typedef struct {
+    bw_ctx c;
+    int64_t base;
+} probe_ctx;
+
+static void probe_work(team *tm, int ith) {
+    probe_ctx *pc = tm->ctx;
+    team t = *tm;
+    t.ctx = &pc->c;
+    t.call = pc->base + tm->call;
+    bw_work(&t, ith);
+}
+
+timing bench_bw_probe_slot(bw_probe *p, int threads, size_t chunk, const rep_policy *pol) {
+    chunk = (chunk + 511) & ~(size_t)511;
+    if (chunk < 512) chunk = 512;
+    if (chunk > p->bytes) chunk = p->bytes & ~(size_t)511;
+    probe_ctx pc = {.c = {.buf = p->buf, .ring = p->bytes, .bytes = chunk}, .base = p->next};
+    const int cap = pol->max_reps > 0 ? pol->max_reps : 1;
+    double *secs = malloc((size_t)cap * sizeof *secs);
+    if (!secs) abort();
+    rep_policy q = *pol;
+    q.max_reps = cap;
+    const int n = team_run(threads, probe_work, &pc, &q, secs);
+    p->next += pol->warmup + n;
+    timing t = bench_summary(secs, n);
+    t.warmup = pol->warmup;
+    free(secs);
+    return t;
+}
+
+void bench_bw_probe_free(bw_probe *p) {
+    if (!p) return;
+    free(p->buf);
+    free(p);
 }
 
 /* ---- vpdpbusd zmm peak ----------------------------------------------------- */
@@ -180,14 +306,14 @@ static void peak_work(team *tm, int ith) {
 
 peak_result bench_vpdpbusd_peak(int threads, int reps) {
     peak_result r = {.threads = threads, .chains = PEAK_CHAINS, .instructions = PEAK_ITERS * PEAK_CHAINS, .reps = reps};
-    double *secs = malloc((size_t)(reps + 1) * sizeof *secs);
+    double *secs = malloc((size_t)reps * sizeof *secs);
     if (!secs) abort();
     peak_ctx c = {0};
-    team_run(threads, peak_work, &c, reps + 1, secs);
-    double best = secs[1];
-    for (int i = 2; i <= reps; i++) best = secs[i] < best ? secs[i] : best;
+    team_reps(threads, peak_work, &c, reps, secs);
+    double best = secs[0];
+    for (int i = 1; i < reps; i++) best = secs[i] < best ? secs[i] : best;
     const double ops = 2.0 * 64.0 * (double)r.instructions * threads;
-    r.median_gops = ops / bench_median(secs + 1, reps) * 1e-9;
+    r.median_gops = ops / bench_median(secs, reps) * 1e-9;
     r.best_gops = ops / best * 1e-9;
     free(secs);
     return r;

@@ -4,8 +4,10 @@
 One panel per weight type: GOPS against M (log-log) for each shape and thread
 count, with the machine's vpdpbusd peak measured in the same run as dashed
 lines and oneDNN's int8 matmul as grey dotted lines. A last panel: decode
-(smallest M) weight bandwidth per type and shape against the machine's read
-bandwidth.
+(smallest M) weight bandwidth per type and shape as a fraction of the read
+bandwidth, the median of the per-round ratios with their min-max as error
+bars (runs without rounds: GB/s against the read bandwidth measured at the
+start).
 
     python3 benchmarks/plot.py results.json -o results.png
 
@@ -107,27 +109,41 @@ def main():
     # decode panel: smallest M per type/shape/threads
     ax = flat[len(types)]
     dec = [r for r in amxq if r["gbps"] is not None]
+    rounds = any(r.get("rounds") and r["rounds"]["bw_ratio"] for r in dec)
     if dec:
         m0 = min(r["m"] for r in dec)
         combos = sorted({(r["n"], r["k"], r["threads"]) for r in dec if r["m"] == m0})
         width = 0.8 / max(1, len(combos))
         for ci, (n, k, th) in enumerate(combos):
-            xs, ys = [], []
+            xs, ys, lo, hi = [], [], [], []
             for ti, t in enumerate(types):
                 for r in dec:
                     if r["m"] == m0 and r["type"] == t and (r["n"], r["k"], r["threads"]) == (n, k, th):
+                        b = r.get("rounds", {}).get("bw_ratio") if rounds else None
+                        if rounds and not b:
+                            break
                         xs.append(ti + (ci - (len(combos) - 1) / 2) * width)
-                        ys.append(r["gbps"])
+                        ys.append(b["median"] if rounds else r["gbps"])
+                        lo.append(b["median"] - b["min"] if rounds else 0)
+                        hi.append(b["max"] - b["median"] if rounds else 0)
                         break
             ax.bar(xs, ys, width=width, color=shape_color[(n, k)], alpha=0.4 + 0.6 * (th == thread_list[-1]),
-                   label=f"{n}x{k} {th}T")
-        for th, b in sorted(bws.items()):
-            ax.axhline(b, color="black", linestyle="--", linewidth=0.8)
-            ax.text(-0.4, b, f" read bw {th}T", va="bottom", fontsize=7)
+                   label=f"{n}x{k} {th}T", yerr=[lo, hi] if rounds else None, capsize=2,
+                   error_kw={"linewidth": 0.8})
+        if rounds:
+            ax.axhline(1.0, color="black", linestyle="--", linewidth=0.8)
+            ax.set_ylabel("GB/s / read probe GB/s, same round")
+            n_rounds = max(r["rounds"]["n"] for r in dec if r.get("rounds"))
+            ax.set_title(f"decode M={m0}: fraction of read bandwidth\n(median of {n_rounds} rounds, min-max)",
+                         fontsize=9)
+        else:
+            for th, b in sorted(bws.items()):
+                ax.axhline(b, color="black", linestyle="--", linewidth=0.8)
+                ax.text(-0.4, b, f" read bw {th}T", va="bottom", fontsize=7)
+            ax.set_ylabel("GB/s of GGUF weights")
+            ax.set_title(f"decode M={m0}: weight bandwidth")
         ax.set_xticks(range(len(types)))
         ax.set_xticklabels(types, fontsize=8)
-        ax.set_ylabel("GB/s of GGUF weights")
-        ax.set_title(f"decode M={m0}: weight bandwidth")
         ax.legend(fontsize=6)
     else:
         ax.text(0.5, 0.5, "no decode-shaped runs", ha="center", transform=ax.transAxes)

@@ -7,8 +7,9 @@ Runs the benchmark in its quickest mode on a tiny shape with every type, two
 M values (one decode-shaped), two thread counts, every variant and every
 peer, then checks that the JSON parses and holds the fields scripts and
 plot.py read, with values that make sense (positive times, GOPS consistent
-with the times, every selected cell present). If matplotlib is importable it
-also draws the plot and checks a PNG came out.
+with the times, every selected cell present, decode rows measured in rounds
+with their per-round ratios). If matplotlib is importable it also draws the
+plot and checks a PNG came out.
 """
 import json
 import math
@@ -18,6 +19,7 @@ import sys
 import tempfile
 
 N, K, MS, THREADS = 64, 512, [1, 17], [1, 2]
+QUICK_ROUNDS = 3  # --quick's default --rounds
 
 failures = 0
 
@@ -67,7 +69,18 @@ def main():
         check(data["schema"] == "amxq-bench/1", "schema name")
         for key in ["time_s", "gops", "gbps", "pct_peak", "pct_bw", "x_scalar", "x_onednn", "x_openblas"]:
             check(key in data["units"], f"unit description for {key}")
-        check(data["machine"]["llc_bytes"] > 0, "last-level cache size")
+        mach = data["machine"]
+        check(mach["llc_bytes"] > 0 and bool(mach["llc_source"]), "last-level cache size and where it came from")
+        check(isinstance(mach["hypervisor"], bool) and "sysfs_bytes" in mach["llc_figures"],
+              "the cache figures of every source, and whether this is a guest")
+        check("rounds" in data["units"], "unit description for rounds")
+        rounds_run = data["run"]["rounds"]
+        check(rounds_run["n"] == QUICK_ROUNDS and rounds_run["turn_policy"]["min_reps"] >= 3,
+              "decode rounds on by default, --quick's count")
+        q = data["run"]["quiesce"]
+        check(q["longest_wait_s"] >= 0 and q["cells_with_busy_threads"] >= 0, "waits for idle workers reported")
+        check("others_cpu" in data["run"]["others"] and "steal_cpu" in data["run"]["others"],
+              "CPU time taken by other processes and guests reported")
         check(data["run"]["total_s"] > 0, "run time")
 
         lim = data["limits"]
@@ -93,6 +106,30 @@ def main():
             expect = 2 * r["m"] * r["n_measured"] * r["k"] / t["median"] * 1e-9
             check(math.isclose(r["gops"], expect, rel_tol=1e-4), f"GOPS of {r['variant']} match its time")
             check((r["gbps"] is not None) == (r["m"] <= 8), f"GB/s only for decode M ({r['variant']} m={r['m']})")
+            # the scalar variant and OpenBLAS keep their own cells
+            in_rounds = r["m"] <= 8 and r["isa"] != "scalar" and r["what"] != "openblas"
+            check(("rounds" in r) == in_rounds, f"decode rows measured in rounds ({r['variant']} m={r['m']})")
+            if in_rounds:
+                rd = r["rounds"]
+                check(rd["n"] == QUICK_ROUNDS and len(rd["per_round"]) == QUICK_ROUNDS, f"rounds of {r['variant']}")
+                check("others_cpu" in rd and rd["turns_with_busy_threads"] >= 0,
+                      f"{r['variant']}: what else ran during its rounds")
+                g = rd["gbps"]
+                check(g["min"] <= g["median"] <= g["max"] and math.isclose(r["gbps"], g["median"], rel_tol=1e-6),
+                      f"{r['variant']}: GB/s is the median round's")
+                if lim["measured"]:
+                    b = rd["bw_ratio"]
+                    check(b is not None and 0 < b["min"] <= b["median"] <= b["max"],
+                          f"{r['variant']}: fraction of read bandwidth per round")
+                    check(math.isclose(r["pct_bw"], 100 * b["median"], rel_tol=1e-6),
+                          f"{r['variant']}: %bw is the median per-round fraction")
+                    check(all(p["probe_gbps"] > 0 for p in rd["per_round"]), "the probe ran in every round")
+                if r["what"] == "amxq" and data["peers"]["onednn"]["available"]:
+                    x = rd["x_onednn"]
+                    check(x is not None and 0 < x["min"] <= x["median"] <= x["max"], f"{r['variant']}: x oneDNN per round")
+                    if r.get("role") == "selected":
+                        check(math.isclose(r["x_onednn"], x["median"], rel_tol=1e-6),
+                              f"{r['variant']}: x_onednn is the median per-round ratio")
         for ty in types:
             for m in MS:
                 for th in THREADS:

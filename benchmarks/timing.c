@@ -4,6 +4,7 @@
  * machine produces (a median over many short calls is steadier than the mean
  * of one long loop).
  */
+#include <math.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -67,5 +68,21 @@ timing bench_measure(timed_fn fn, void *ctx, const rep_policy *p) {
     r.q1 = quantile(t, n, 0.25);
     r.q3 = quantile(t, n, 0.75);
     free(t);
+    return r;
+}
+
+timing bench_summary(double *v, int n) {
+    int m = 0;
+    for (int i = 0; i < n; i++)
+        if (v[i] == v[i]) v[m++] = v[i]; /* drop NaNs */
+    timing r = {.reps = m, .median = NAN, .min = NAN, .q1 = NAN, .q3 = NAN, .max = NAN};
+    if (!m) return r;
+    qsort(v, (size_t)m, sizeof *v, cmp_double);
+    for (int i = 0; i < m; i++) r.total += v[i];
+    r.min = v[0];
+    r.max = v[m - 1];
+    r.median = quantile(v, m, 0.5);
+    r.q1 = quantile(v, m, 0.25);
+    r.q3 = quantile(v, m, 0.75);
     return r;
 }
