@@ -320,6 +320,42 @@ AMXQ_API amx_status amx_gemm_compute(const amx_weights *w, int64_t m, const void
                                      float *y, int64_t ldy, int32_t ith, int32_t nth,
                                      const amx_gemm_opts *opts);
 
+/* ---- One activation quantization for several weights --------------------
+ *
+ * An engine that multiplies one x by several matrices (Q, K and V; gate and
+ * up) need not quantize x once per matrix. Handles share a quantization when
+ * the workspace amx_gemm_quantize fills for one is exactly the workspace the
+ * other reads: the same k and the same activation format, which depends on
+ * the weight type and, for a few types, on its kernel family:
+ *   - Q8_0, IQ4_NL:        share (Q8_0 blocks, weights offset by 128);
+ *   - Q4_0:                alone (Q8_0 blocks, compensation for an offset of 8);
+ *   - Q4_1:                alone (Q8_1 blocks);
+ *   - Q4_K, Q5_K:          share (Q8_K with the per-32 sums for the mins);
+ *   - Q6_K:                alone (Q8_K with per-16 sums);
+ *   - IQ4_XS:              alone (Q8_K with per-32 offset sums);
+ *   - a type's AVX-512 VNNI and AMX handles share; scalar handles share with
+ *     scalar handles of the same ggml activation type (Q8_0, Q8_1 or Q8_K).
+ * amx_weights_share_activations says it for two handles; it is also the rule
+ * of the split API: a workspace quantized by amx_gemm_quantize for `a` may be
+ * passed to amx_gemm_compute for `b` (same m) exactly when it returns 1.
+ */
+
+/* 1 if a workspace quantized for a serves b (see above), 0 if not or if
+ * either handle is invalid. */
+AMXQ_API int32_t amx_weights_share_activations(const amx_weights *a, const amx_weights *b);
+
+/* y[i] = x . w[i]^T for i < count: one m x k activation matrix x (row stride
+ * ldx) times `count` handles of the same k (n may differ), y[i] with row
+ * stride ldy[i] >= w[i]'s n. Handles that share activations (above) are
+ * grouped and each group quantizes x once. Every y[i] is bitwise what
+ * amx_gemm_q(w[i], m, x, ldx, y[i], ldy[i], opts) writes. Handles may repeat;
+ * outputs must not overlap each other or x. Validation is amx_gemm_q's for
+ * every i (plus count >= 1, no NULL arrays or handles, equal k:
+ * AMX_ERR_BAD_SHAPE) before anything is written. */
+AMXQ_API amx_status amx_gemm_q_multi(const amx_weights *const *w, int32_t count, int64_t m, const float *x,
+                                     int64_t ldx, float *const *y, const int64_t *ldy,
+                                     const amx_gemm_opts *opts);
+
 /* Frees a handle. NULL is fine. */
 AMXQ_API void amx_weights_free(amx_weights *w);
 

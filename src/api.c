@@ -259,6 +259,76 @@ amx_status amx_gemm_q(const amx_weights *w, int64_t m, const float *x, int64_t l
     return AMX_OK;
 }
 
+/* ---- one quantization for several handles ---------------------------------- */
+
+int32_t amx_weights_share_activations(const amx_weights *a, const amx_weights *b) {
+    if (!amxq_handle_ok(a) || !amxq_handle_ok(b)) return 0;
+    return a->k == b->k && a->v->quantize == b->v->quantize && a->v->act_size == b->v->act_size &&
+           a->v->act_format(a) == b->v->act_format(b);
+}
+
+#define MULTI_MAX 4096 /* handles per multi call */
+
+amx_status amx_gemm_q_multi(const amx_weights *const *w, int32_t count, int64_t m, const float *x,
+                            int64_t ldx, float *const *y, const int64_t *ldy, const amx_gemm_opts *opts) {
+    if (!w || !y || !ldy || count < 1 || count > MULTI_MAX) return AMX_ERR_INVALID_ARG;
+    gemm_job *jobs = malloc(sizeof *jobs * (size_t)count);
+    int32_t *group = malloc(sizeof *group * (size_t)count);
+    if (!jobs || !group) {
+        free(jobs);
+        free(group);
+        return AMX_ERR_NO_MEMORY;
+    }
+    amx_status st = AMX_OK;
+    for (int32_t i = 0; i < count && st == AMX_OK; i++) {
+        st = check_gemm(w[i], m, x, ldx, 1, y[i], ldy[i], 1, opts, &jobs[i]);
+        if (st == AMX_OK && w[i]->k != w[0]->k) st = AMX_ERR_BAD_SHAPE;
+    }
+    if (st != AMX_OK || m == 0) {
+        free(jobs);
+        free(group);
+        return st;
+    }
+    /* a group is led by its first handle; each group quantizes once */
+    for (int32_t i = 0; i < count; i++) {
+        group[i] = i;
+        for (int32_t j = 0; j < i; j++)
+            if (group[j] == j && amx_weights_share_activations(w[j], w[i])) {
+                group[i] = j;
+                break;
+            }
+    }
+    /* one workspace, reused group after group, taken before any output is
+     * written (a failure leaves every y as it was) */
+    size_t ws_bytes = 0;
+    for (int32_t g = 0; g < count; g++)
+        if (group[g] == g && w[g]->v->act_size(w[g], m) > ws_bytes) ws_bytes = w[g]->v->act_size(w[g], m);
+    void *ws = workspace_get(ws_bytes);
+    if (!ws) st = AMX_ERR_NO_MEMORY;
+    for (int32_t g = 0; g < count && st == AMX_OK; g++) {
+        if (group[g] != g) continue;
+        for (int32_t i = g; i < count; i++) {
+            if (group[i] != g) continue;
+            gemm_job *j = &jobs[i];
+            j->ws = ws;
+            int nth = j->n_threads;
+            if (nth > j->plan.n_items) nth = (int)j->plan.n_items;
+            if (i == g) {
+                if (nth > 1 && m * w[i]->k >= PARALLEL_QUANTIZE_MIN) {
+                    amxq_pool_run(nth, quantize_task, compute_task, j);
+                    continue;
+                }
+                quantize_task(j, 0, 1);
+            }
+            amxq_pool_run(nth, compute_task, NULL, j);
+        }
+    }
+    workspace_trim();
+    free(jobs);
+    free(group);
+    return st;
+}
+
 /* ---- caller-managed threads ------------------------------------------------ */
 
 static amx_status check_share(int32_t ith, int32_t nth) {

@@ -9,35 +9,38 @@
 #include "vnni/vnni_kq.h"
 #include "tiles/amx_rows.h"
 
-#define REF_ROW(T, tn)                                                                        \
-    {.name = "ref_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_SCALAR, .layout = "gguf",         \
-     .impl = &(const ref_kind){"ref_gemm_" #tn "_1x1"}, .pack_rows = REF_PACK_ROWS,             \
-     .packed_size = amxq_ref_packed_size, .pack = amxq_ref_pack, .unpack = amxq_ref_unpack,                      \
-     .act_size = amxq_ref_act_size, .quantize = amxq_ref_quantize, .select = amxq_ref_select}
+#define REF_ROW(T, tn)                                                                             \
+    {.name = "ref_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_SCALAR, .layout = "gguf",              \
+     .impl = &(const ref_kind){"ref_gemm_" #tn "_1x1"}, .pack_rows = REF_PACK_ROWS,                  \
+     .packed_size = amxq_ref_packed_size, .pack = amxq_ref_pack, .unpack = amxq_ref_unpack,           \
+     .act_size = amxq_ref_act_size, .quantize = amxq_ref_quantize,                                    \
+     .act_format = amxq_ref_act_format, .select = amxq_ref_select}
 
-#define VNNI_LEGACY_ROW(T, tn)                                                                \
-    {.name = "vnni512_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AVX512_VNNI,                  \
-     .layout = #tn "p16", .impl = &amxq_vnni_legacy_##tn, .pack_rows = LEGACY_PANEL_ROWS,         \
-     .packed_size = amxq_legacy_packed_size, .pack = amxq_legacy_pack, .unpack = amxq_legacy_unpack,             \
-     .act_size = amxq_vnni_legacy_act_size, .quantize = amxq_vnni_legacy_quantize,                          \
-     .select = amxq_vnni_legacy_select}
-#define VNNI_KQ_ROW(T, tn)                                                                    \
-    {.name = "vnni512_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AVX512_VNNI,                  \
-     .layout = #tn "p16", .impl = &amxq_vnni_kq_##tn, .pack_rows = KQ_PANEL,                      \
-     .packed_size = amxq_kq_packed_size, .pack = amxq_kq_pack, .unpack = amxq_kq_unpack,                         \
-     .act_size = amxq_vnni_q8K_act_size, .quantize = amxq_vnni_q8K_quantize, .select = amxq_vnni_kq_select}
-/* AMX rows: the VNNI sibling's layout, packer and quantizer; tiles from amx_min_m rows */
-#define AMX_LEGACY_ROW(T, tn)                                                                 \
-    {.name = "amx_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = #tn "p16",       \
-     .impl = &amxq_amx_legacy_##tn, .pack_rows = LEGACY_PANEL_ROWS,                                 \
-     .packed_size = amxq_legacy_packed_size, .pack = amxq_legacy_pack, .unpack = amxq_legacy_unpack,             \
-     .act_size = amxq_vnni_legacy_act_size, .quantize = amxq_vnni_legacy_quantize,                          \
-     .select = amxq_amx_legacy_select, .amx_min_m = AMX_MIN_M_DEFAULT}
-#define AMX_KQ_ROW(T, tn)                                                                     \
-    {.name = "amx_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = #tn "p16",       \
-     .impl = &amxq_amx_kq_##tn, .pack_rows = KQ_PANEL, .packed_size = amxq_kq_packed_size,               \
-     .pack = amxq_kq_pack, .unpack = amxq_kq_unpack, .act_size = amxq_vnni_q8K_act_size,                         \
-     .quantize = amxq_vnni_q8K_quantize, .select = amxq_amx_kq_select, .amx_min_m = AMX_MIN_M_DEFAULT}
+/* The legacy and K-quant layouts, packers and quantizers, shared by a type's
+ * VNNI and AMX rows, so a workspace quantized for either serves both */
+#define LEGACY_PARTS                                                                                 \
+    .pack_rows = LEGACY_PANEL_ROWS, .packed_size = amxq_legacy_packed_size, .pack = amxq_legacy_pack, \
+    .unpack = amxq_legacy_unpack, .act_size = amxq_vnni_legacy_act_size,                               \
+    .quantize = amxq_vnni_legacy_quantize, .act_format = amxq_vnni_legacy_act_format
+#define KQ_PARTS                                                                                     \
+    .pack_rows = KQ_PANEL, .packed_size = amxq_kq_packed_size, .pack = amxq_kq_pack,                  \
+    .unpack = amxq_kq_unpack, .act_size = amxq_vnni_q8K_act_size, .quantize = amxq_vnni_q8K_quantize, \
+    .act_format = amxq_vnni_q8K_act_format
+
+#define VNNI_LEGACY_ROW(T, tn)                                                                     \
+    {.name = "vnni512_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AVX512_VNNI, .layout = #tn "p16", \
+     .impl = &amxq_vnni_legacy_##tn, LEGACY_PARTS, .select = amxq_vnni_legacy_select}
+#define VNNI_KQ_ROW(T, tn)                                                                         \
+    {.name = "vnni512_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AVX512_VNNI, .layout = #tn "p16", \
+     .impl = &amxq_vnni_kq_##tn, KQ_PARTS, .select = amxq_vnni_kq_select}
+/* AMX rows: tiles from amx_min_m rows, the VNNI kernels below */
+#define AMX_LEGACY_ROW(T, tn)                                                                  \
+    {.name = "amx_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = #tn "p16",        \
+     .impl = &amxq_amx_legacy_##tn, LEGACY_PARTS, .select = amxq_amx_legacy_select,             \
+     .amx_min_m = AMX_MIN_M_DEFAULT}
+#define AMX_KQ_ROW(T, tn)                                                                      \
+    {.name = "amx_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = #tn "p16",        \
+     .impl = &amxq_amx_kq_##tn, KQ_PARTS, .select = amxq_amx_kq_select, .amx_min_m = AMX_MIN_M_DEFAULT}
 
 static const amxq_variant k_variants[] = {
     REF_ROW(Q4_0, q4_0), REF_ROW(Q4_1, q4_1), REF_ROW(Q8_0, q8_0), REF_ROW(IQ4_NL, iq4_nl),

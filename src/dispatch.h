@@ -42,6 +42,11 @@ struct amxq_variant {
     size_t (*act_size)(const amx_weights *w, int64_t m);
     void (*quantize)(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
                      int64_t m0, int64_t m1);
+    /* What the quantizer writes, among handles with the same quantizer and k:
+     * two handles whose rows have the same quantize and act_format, and the
+     * same k, fill identical workspaces, so one quantization serves both
+     * (amx_weights_share_activations, amx_gemm_q_multi). */
+    uint32_t (*act_format)(const amx_weights *w);
 
     /* The plan for an m-row multiply (m >= 1) with these options. */
     void (*select)(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);

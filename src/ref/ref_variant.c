@@ -52,6 +52,9 @@ void amxq_ref_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_
 
 static int64_t n_chunks(const amx_weights *w) { return (w->n + REF_ROWS_PER_UNIT - 1) / REF_ROWS_PER_UNIT; }
 
+/* ggml's activation blocks for the type: Q8_0, Q8_1 or Q8_K. */
+uint32_t amxq_ref_act_format(const amx_weights *w) { return (uint32_t)amxq_type_info(w->type)->act; }
+
 /* Items: (REF_M_CHUNK rows) x (REF_ROWS_PER_UNIT columns), columns fastest. */
 static void ref_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
                         int64_t ldy, int64_t it0, int64_t it1) {

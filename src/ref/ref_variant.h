@@ -16,6 +16,7 @@ void amxq_ref_unpack(const amx_weights *w, void *dst, int64_t u0, int64_t u1);
 size_t amxq_ref_act_size(const amx_weights *w, int64_t m);
 void amxq_ref_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws, int64_t m0,
                   int64_t m1);
+uint32_t amxq_ref_act_format(const amx_weights *w);
 void amxq_ref_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
 
 #endif

@@ -139,6 +139,8 @@ void amxq_act_q8K_quantize(const float *x, int64_t ldx, int64_t m, int64_t k, vo
 
 size_t amxq_vnni_q8K_act_size(const amx_weights *w, int64_t m) { return amxq_act_q8K_size(m, w->k); }
 
+uint32_t amxq_vnni_q8K_act_format(const amx_weights *w) { return (uint32_t)amxq_act_q8K_sums_for(w->type); }
+
 void amxq_vnni_q8K_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
                        int64_t m0, int64_t m1) {
     amxq_act_q8K_quantize(x, ldx, m, w->k, ws, m0, m1, amxq_act_q8K_sums_for(w->type));

@@ -215,6 +215,10 @@ void amxq_vnni_legacy_quantize(const amx_weights *w, const float *x, int64_t ldx
     }
 }
 
+uint32_t amxq_vnni_legacy_act_format(const amx_weights *w) {
+    return (uint32_t)amxq_type_info(w->type)->act << 16 | (uint32_t)legacy_geometry(w->type, w->kb).zero;
+}
+
 static int64_t n_panels(const amx_weights *w) { return (w->n + LEGACY_PANEL_ROWS - 1) / LEGACY_PANEL_ROWS; }
 
 /* Items: (group of panels) x (row chunk), rows fastest. Decode (m <= MR_MAX)
