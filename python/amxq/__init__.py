@@ -13,6 +13,12 @@ once and load many times without packing again:
     w3 = amxq.open_memory(image)                # an image in bytes, bytearray, numpy, mmap
     w4 = amxq.pack_into(buf, "Q4_K", n, k, blocks)   # the image written into buf
 
+One x times several handles of the same k (Q, K and V; gate and up), x
+quantized once per group of handles that share activations (see amxq.h):
+
+    q, k, v = amxq.gemm_multi([wq, wk, wv], x)  # each as wq.gemm(x) etc., bitwise
+    wq.shares_activations(wk)                   # whether one quantization serves both
+
 The shared library is found through the AMXQ_LIBRARY environment variable (a
 path to libamxq.so), then in a build directory of this source tree (build*/),
 then on the system's library path; ImportError, listing every place looked,
@@ -27,7 +33,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["AmxError", "Weights", "cpu_info", "dequantize", "TYPES", "ISAS", "MEMORY", "library_path", "version",
+__all__ = ["AmxError", "Weights", "gemm_multi", "cpu_info", "dequantize", "TYPES", "ISAS", "MEMORY", "library_path", "version",
            "pack_size", "pack_into", "open", "open_memory", "aligned_buffer"]
 
 ISAS = {"auto": 0, "scalar": 1, "avx512_vnni": 2, "amx": 3}
@@ -39,6 +45,7 @@ _STATUS = ["AMX_OK", "AMX_ERR_INVALID_ARG", "AMX_ERR_UNSUPPORTED_TYPE", "AMX_ERR
            "AMX_ERR_IO"]
 _INVALID_ARG = 1
 _UNSUPPORTED_TYPE = 2
+_BAD_SHAPE = 3
 _SIZE_MISMATCH = 4
 _BUFFER = 8
 _IO = 13
@@ -149,6 +156,9 @@ _save_to = _fn("amx_weights_save_to", _c_int, _vp, _vp, _size, ctypes.POINTER(_s
 _open = _fn("amx_weights_open", _c_int, _str, ctypes.POINTER(_OpenOpts), ctypes.POINTER(_vp))
 _open_memory = _fn("amx_weights_open_memory", _c_int, _vp, _size, ctypes.POINTER(_OpenOpts), ctypes.POINTER(_vp))
 _gemm = _fn("amx_gemm_q", _c_int, _vp, _i64, _vp, _i64, _vp, _i64, ctypes.POINTER(_GemmOpts))
+_gemm_multi = _fn("amx_gemm_q_multi", _c_int, ctypes.POINTER(_vp), ctypes.c_int32, _i64, _vp, _i64,
+                  ctypes.POINTER(_vp), ctypes.POINTER(_i64), ctypes.POINTER(_GemmOpts))
+_share_acts = _fn("amx_weights_share_activations", ctypes.c_int32, _vp, _vp)
 _free = _fn("amx_weights_free", None, _vp)
 _query = _fn("amx_weights_query", _c_int, _vp, ctypes.POINTER(_WeightsInfo))
 _kernel = _fn("amx_weights_kernel", _str, _vp, _i64)
@@ -465,6 +475,22 @@ class Weights:
             return out
         return y[0] if vector else y
 
+    def shares_activations(self, other):
+        """Whether activations quantized for this handle serve `other` too
+        (amx_weights_share_activations: the same k and activation format), so
+        gemm_multi quantizes x once for both."""
+        if not isinstance(other, Weights):
+            raise AmxError(_INVALID_ARG, f"other must be amxq.Weights, not {type(other).__name__}")
+        h = self._borrow()
+        try:
+            g = other._borrow()
+            try:
+                return bool(_share_acts(h, g))
+            finally:
+                other._give_back()
+        finally:
+            self._give_back()
+
     def kernel(self, m=1):
         """Name of the kernel a multiply of m rows runs."""
         h = self._borrow()
@@ -545,6 +571,74 @@ class Weights:
             return "<amxq.Weights (freed)>"
         i = self.info
         return f"<amxq.Weights {i['type']} n={i['n']} k={i['k']} {i['isa']} {i['kernel']}>"
+
+
+def gemm_multi(weights, x, threads=1, outs=None):
+    """[w.gemm(x) for w in weights], bitwise, with x quantized once per group
+    of handles that share activations (Weights.shares_activations).
+
+    weights: a non-empty sequence of Weights, all of the same k (else AmxError
+    AMX_ERR_BAD_SHAPE; n may differ; a handle may repeat). x as for
+    Weights.gemm: float32 (m, k) or (k,). Returns a list of float32 arrays,
+    (m, n_i) each ((n_i,) for a 1-D x). outs: None, or one array per handle,
+    each as gemm's out= (float32, the result's shape, rows contiguous, not
+    overlapping x nor each other); then outs' arrays are returned. On an error
+    nothing is written."""
+    if isinstance(weights, Weights) or not hasattr(weights, "__len__"):
+        raise AmxError(_INVALID_ARG, f"weights must be a sequence of amxq.Weights, not {type(weights).__name__}")
+    ws = list(weights)
+    if not ws:
+        raise AmxError(_INVALID_ARG, "weights is empty: gemm_multi needs at least one handle")
+    if len(ws) >= 2**31:
+        raise AmxError(_INVALID_ARG, f"{len(ws)} handles are too many")
+    for i, w in enumerate(ws):
+        if not isinstance(w, Weights):
+            raise AmxError(_INVALID_ARG, f"weights[{i}] must be amxq.Weights, not {type(w).__name__}")
+    ks = [w.k for w in ws]
+    if any(k != ks[0] for k in ks):
+        raise AmxError(_BAD_SHAPE, f"the handles' k differ ({ks}): one x multiplies handles of the same k only")
+    if outs is not None:
+        if isinstance(outs, np.ndarray) or not hasattr(outs, "__len__"):
+            raise AmxError(_INVALID_ARG, f"outs must be a sequence of one array per handle, not "
+                                         f"{type(outs).__name__}")
+        outs = list(outs)
+        if len(outs) != len(ws):
+            raise AmxError(_INVALID_ARG, f"outs holds {len(outs)} arrays for {len(ws)} handles")
+    threads = _int_arg(threads, "threads", 0, 1024)
+    handles = []
+    try:
+        for w in ws:
+            handles.append(w._borrow())
+        k = ks[0]
+        a, ldx, vector = _activations(x, k)
+        m = a.shape[0]
+        ys, ldys = [], []
+        for i, w in enumerate(ws):
+            if outs is None:
+                y, ldy = np.empty((m, w.n), dtype=np.float32), w.n
+            else:
+                try:
+                    y, ldy = _output(outs[i], a, w.n, vector)
+                except AmxError as e:
+                    raise AmxError(e.status, f"outs[{i}]: {e.message}") from None
+                for j in range(i):
+                    if m and np.shares_memory(ys[j], y):
+                        raise AmxError(_INVALID_ARG, f"outs[{i}] overlaps outs[{j}]")
+            ys.append(y)
+            ldys.append(ldy)
+        if m:
+            count = len(ws)
+            opts = _GemmOpts(ctypes.sizeof(_GemmOpts), threads, 0, 0)
+            _check(_gemm_multi((_vp * count)(*handles), count, m, a.ctypes.data, ldx,
+                               (_vp * count)(*[y.ctypes.data for y in ys]), (_i64 * count)(*ldys),
+                               ctypes.byref(opts)),
+                   f"gemm_multi of {count} handles m={m} k={k} n={[w.n for w in ws]}")
+    finally:
+        for w in ws[:len(handles)]:
+            w._give_back()
+    if outs is not None:
+        return outs
+    return [y[0] for y in ys] if vector else ys
 
 
 def _pack_args(type, n, k, data, isa, threads):
