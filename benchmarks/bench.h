@@ -1,8 +1,8 @@
 /*
- * What the benchmark programs' files share: amxq-bench and amxq-amx-mix
- * (amx_mix.c). One job per file:
+ * What the benchmark programs' files share: amxq-bench, amxq-amx-mix
+ * (amx_mix.c) and amxq-bench-multi (multi_bench.c). One job per file:
  *
- *   both programs
+ *   all three programs
  *     cmdline.c        comma lists, and the weight types from the library's table
  *     gen_weights.c    model-like GGUF blocks, made in-process
  *     timing.c         the repetition policy and the statistics of one cell
@@ -20,6 +20,9 @@
  *     peer_onednn.c    oneDNN int8 matmul (optional at build time)
  *     peer_openblas.c  OpenBLAS sgemm (optional at build time)
  *     reference.c      published figures of other libraries on one machine
+ *   amxq-bench-multi
+ *     multi_bench.c    QKV and gate+up: separate amx_gemm_q calls against one
+ *                      amx_gemm_q_multi call, interleaved in rounds
  */
 #ifndef AMXQ_BENCH_H
 #define AMXQ_BENCH_H
