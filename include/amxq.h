@@ -349,9 +349,10 @@ AMXQ_API int32_t amx_weights_share_activations(const amx_weights *a, const amx_w
  * stride ldy[i] >= w[i]'s n. Handles that share activations (above) are
  * grouped and each group quantizes x once. Every y[i] is bitwise what
  * amx_gemm_q(w[i], m, x, ldx, y[i], ldy[i], opts) writes. Handles may repeat;
- * outputs must not overlap each other or x. Validation is amx_gemm_q's for
- * every i (plus count >= 1, no NULL arrays or handles, equal k:
- * AMX_ERR_BAD_SHAPE) before anything is written. */
+ * outputs must not overlap each other or x. Checked before anything is
+ * written, in this order: the arrays and count (1..4096) and every handle
+ * (AMX_ERR_INVALID_ARG), one k for all (AMX_ERR_BAD_SHAPE), then amx_gemm_q's
+ * checks for each i. */
 AMXQ_API amx_status amx_gemm_q_multi(const amx_weights *const *w, int32_t count, int64_t m, const float *x,
                                      int64_t ldx, float *const *y, const int64_t *ldy,
                                      const amx_gemm_opts *opts);

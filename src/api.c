@@ -279,11 +279,14 @@ amx_status amx_gemm_q_multi(const amx_weights *const *w, int32_t count, int64_t 
         free(group);
         return AMX_ERR_NO_MEMORY;
     }
+    /* the handles, then their common k, then each call's own checks */
     amx_status st = AMX_OK;
-    for (int32_t i = 0; i < count && st == AMX_OK; i++) {
+    for (int32_t i = 0; i < count && st == AMX_OK; i++)
+        if (!amxq_handle_ok(w[i])) st = AMX_ERR_INVALID_ARG;
+    for (int32_t i = 0; i < count && st == AMX_OK; i++)
+        if (w[i]->k != w[0]->k) st = AMX_ERR_BAD_SHAPE;
+    for (int32_t i = 0; i < count && st == AMX_OK; i++)
         st = check_gemm(w[i], m, x, ldx, 1, y[i], ldy[i], 1, opts, &jobs[i]);
-        if (st == AMX_OK && w[i]->k != w[0]->k) st = AMX_ERR_BAD_SHAPE;
-    }
     if (st != AMX_OK || m == 0) {
         free(jobs);
         free(group);
