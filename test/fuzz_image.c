@@ -440,6 +440,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 #ifdef FUZZ_IMAGE_REPLAY_MAIN
 #include <sys/wait.h>
 
+#include "../tools/read_file.h"
+
 /* an exact-size copy, so the target's own copy is the only one that matters */
 static void run_input(const uint8_t *in, size_t size, void *ctx) {
     long *inputs = ctx;
@@ -453,16 +455,9 @@ static void run_input(const uint8_t *in, size_t size, void *ctx) {
 static int replay_files(int argc, char **argv) {
     long inputs = 0;
     for (int i = 0; i < argc; i++) {
-        FILE *fp = fopen(argv[i], "rb");
-        if (!fp) {
-            perror(argv[i]);
-            return 2;
-        }
-        size_t cap = 1 << 16, n = 0;
-        uint8_t *buf = malloc(cap);
-        for (size_t r; (r = fread(buf + n, 1, cap - n, fp)) > 0;)
-            if ((n += r) == cap) buf = realloc(buf, cap *= 2);
-        fclose(fp);
+        size_t n;
+        uint8_t *buf = amxq_read_file(argv[i], &n);
+        if (!buf) return 2;
         run_input(buf, n, &inputs);
         free(buf);
     }

@@ -39,19 +39,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 }
 
 #ifdef GGUF_REPLAY_MAIN
+#include "read_file.h"
+
 int main(int argc, char **argv) {
     int parsed = 0, refused = 0;
     for (int i = 1; i < argc; i++) {
-        FILE *fp = fopen(argv[i], "rb");
-        if (!fp) {
-            perror(argv[i]);
-            return 2;
-        }
-        size_t cap = 1 << 16, n = 0;
-        uint8_t *buf = malloc(cap);
-        for (size_t r; (r = fread(buf + n, 1, cap - n, fp)) > 0;)
-            if ((n += r) == cap) buf = realloc(buf, cap *= 2);
-        fclose(fp);
+        size_t n;
+        uint8_t *buf = amxq_read_file(argv[i], &n);
+        if (!buf) return 2;
         /* an exact-size copy, so any over-read leaves the allocation */
         uint8_t *exact = malloc(n ? n : 1);
         memcpy(exact, buf, n);
