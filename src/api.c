@@ -10,6 +10,7 @@
 
 #include "amxq.h"
 #include "cpu.h"
+#include "tuning.h"
 #include "dispatch.h"
 #include "formats.h"
 #include "api_internal.h"
@@ -133,7 +134,8 @@ static amx_status read_gemm_opts(const amx_gemm_opts *o, amx_gemm_opts *r) {
 /* The per-call options as kernels see them: amx_min_m from the call, else
  * the handle's default. */
 static amxq_call_opts call_opts(const amx_weights *w, const amx_gemm_opts *o) {
-    return (amxq_call_opts){o->amx_min_m ? o->amx_min_m : w->amx_min_m};
+    return (amxq_call_opts){.amx_min_m = o->amx_min_m ? o->amx_min_m : w->amx_min_m,
+                            .kq_decode_prefetch = amxq_tuning_get()->kq_decode_prefetch};
 }
 
 const char *amx_gemm_kernel(const amx_weights *w, int64_t m, const amx_gemm_opts *opts) {

@@ -18,6 +18,7 @@
  */
 
 #include "cpu.h"
+#include "tuning.h"
 #include "version.h"
 
 #include <errno.h>
@@ -226,6 +227,10 @@ static void probe(void) {
              bad_cap ? " (not understood: use scalar, avx512_vnni or amx; ignored)" : "",
              g.vnni_why, g.amx_why,
              amxq_isa_name(best_of_probe()));
+    const size_t used = strlen(g.report);
+    const amxq_tuning *t = amxq_tuning_get();
+    snprintf(g.report + used, sizeof g.report - used, "decode prefetch (K-quants, m = 1): %s (%s)\n",
+             t->kq_decode_prefetch ? "on" : "off", t->basis);
 }
 
 static int usable_after_probe(amx_isa isa) {

@@ -46,6 +46,7 @@ struct amx_weights {
  * the handle's defaults. */
 typedef struct {
     int32_t amx_min_m; /* AMX rows: m >= amx_min_m runs on tiles */
+    int32_t kq_decode_prefetch; /* 256-element VNNI kernels prefetch at m = 1 (tuning.c) */
 } amxq_call_opts;
 
 typedef struct amxq_plan amxq_plan;
@@ -63,6 +64,7 @@ struct amxq_plan {
     int64_t n_items;
     amxq_compute_fn compute;
     const void *impl;        /* the family descriptor compute runs with */
+    int32_t prefetch_m1;     /* software prefetch at m = 1 (from amxq_call_opts) */
 };
 
 /* Balanced contiguous split of n items over nth workers. */

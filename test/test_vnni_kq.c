@@ -190,6 +190,53 @@ static void test_extremes(void) {
     free(x);
 }
 
+/* The decode prefetch policy (src/tuning.c) only moves bytes at another
+ * time: every VNNI row's m = 1 plan, run with software prefetching on and
+ * off, gives bitwise the product amx_gemm_q gives, whatever the policy this
+ * CPU got. Each row runs through its own select with hand-made options, so
+ * both paths run on every machine. */
+static void test_decode_prefetch_policy(void) {
+    size_t nv = 0;
+    const amxq_variant *v = amxq_variants(&nv);
+    const int64_t n = 53, k = 2048;
+    float *x = malloc((size_t)k * sizeof(float)), *y = malloc((size_t)n * sizeof(float)),
+          *yp = malloc((size_t)n * sizeof(float));
+    gen_acts(1, k, k, x);
+    int rows = 0;
+    for (size_t i = 0; i < nv; i++) {
+        if (v[i].isa != AMX_ISA_AVX512_VNNI) continue;
+        const amx_type t = v[i].type;
+        const size_t sz = gguf_bytes(t, n, k);
+        uint8_t *w = malloc(sz);
+        gen_weights(t, n, k, w, GEN_NORMAL);
+        amx_pack_opts po = {.size = sizeof po, .isa = AMX_ISA_AVX512_VNNI};
+        amx_weights *h = NULL;
+        CHECK(amx_pack_weights(t, n, k, w, sz, &po, &h) == AMX_OK, "%s pack", amx_type_name(t));
+        if (h) {
+            CHECK(amx_gemm_q(h, 1, x, k, y, n, NULL) == AMX_OK, "%s gemm", amx_type_name(t));
+            void *ws = aligned_alloc(64, (v[i].act_size(h, 1) + 63) / 64 * 64);
+            v[i].quantize(h, x, k, 1, ws, 0, 1);
+            for (int pf = 0; pf <= 1; pf++) {
+                const amxq_call_opts opts = {.amx_min_m = 0, .kq_decode_prefetch = pf};
+                amxq_plan plan;
+                v[i].select(h, 1, &opts, &plan);
+                memset(yp, 0xff, (size_t)n * sizeof(float));
+                plan.compute(&plan, h, 1, ws, yp, n, 0, plan.n_items);
+                CHECK(bitwise_diff(y, yp, 1, n, n, n) == 0, "%s m=1 with decode prefetch %s differs from amx_gemm_q",
+                      v[i].name, pf ? "on" : "off");
+            }
+            free(ws);
+            rows++;
+        }
+        amx_weights_free(h);
+        free(w);
+    }
+    CHECK(rows >= 8, "only %d VNNI rows checked", rows);
+    free(x);
+    free(y);
+    free(yp);
+}
+
 static void test_row_blocks(void) {
     static const amx_type types[] = {AMX_TYPE_Q4_K, AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS};
     const int64_t m = 261, n = 40, k = 4096;
@@ -236,6 +283,7 @@ int main(void) {
     }
     rng_seed(4242);
     test_quantizer();
+    test_decode_prefetch_policy();
     test_extremes();
     test_row_blocks();
     return test_finish("test_vnni_kq");

@@ -364,5 +364,5 @@ void amxq_amx_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *o
     if (amx_use_tiles(w, m, opts))
         amx_tile_plan(w, m, kind->name, kq_tile_compute, kind, out);
     else
-        amxq_vnni_kq_plan(w, kind->vnni, m, out);
+        amxq_vnni_kq_plan(w, kind->vnni, m, opts, out);
 }

@@ -23,8 +23,9 @@
  * converted chunk is KQ_KC = 4 superblocks (16 KiB, it stays in L1 next to
  * the 8 rows' activations; 8 superblocks measured 6% slower).
  *
- * Decode: at m = 1 the tiles do no software prefetching; from m = 2 on they
- * do (kq_prefetch_part). A software prefetch that goes to DRAM holds one of
+ * Decode: from m = 2 on the tiles prefetch in software (kq_prefetch_part);
+ * at m = 1 only where the CPU needs it (src/tuning.c chooses, per
+ * microarchitecture). A software prefetch that goes to DRAM holds one of
  * the core's few L1 miss buffers for the whole DRAM latency, so a stream
  * fetched that way stops near 0.7 of the streaming-read bandwidth; the
  * hardware prefetchers fetch into L2 without that limit, and they follow a
@@ -37,7 +38,9 @@
  * Q6_K 0.96-1.02 / 0.69-0.74, IQ4_XS 0.89-0.96 / 0.75-0.77. At m = 2 and 4
  * the tiles do more work per byte and the hardware prefetchers alone fall
  * behind: without software prefetching they ran at 0.33-0.81 against
- * 0.71-0.90 with.
+ * 0.71-0.90 with. (Those were on Zen 4. On Zen 5 the hardware prefetchers
+ * do not keep up even at m = 1: 0.41-0.52 without, 0.79-0.85 with; see
+ * tuning.c.)
  */
 #if !defined(__AVX512F__) || !defined(__AVX512VNNI__)
 #error "src/vnni must be compiled with the AVX-512 flags (see meson.build avx512_args)"
@@ -145,8 +148,8 @@ static void kq_compute(const amxq_plan *pl, const amx_weights *w, int64_t m, con
                     .y = y + r * ldy + 16 * p,
                     .ldy = ldy,
                     .ncols = left < 16 ? (int)left : 16,
-                    /* see "Decode" above for why not at m = 1 */
-                    .prefetch = r == r0 && m > 1,
+                    /* at m = 1 only where the CPU needs it: "Decode" above */
+                    .prefetch = r == r0 && (m > 1 || pl->prefetch_m1),
                 };
                 f->tile[mr](&t);
             }
@@ -154,7 +157,8 @@ static void kq_compute(const amxq_plan *pl, const amx_weights *w, int64_t m, con
     }
 }
 
-void amxq_vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, amxq_plan *out) {
+void amxq_vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, const amxq_call_opts *opts,
+                       amxq_plan *out) {
     const int64_t rb = row_block(w, m);
     *out = (amxq_plan){
         .kernel = m >= 1 && m <= 4 ? f->name_gemv[m] : f->name_gemm,
@@ -163,10 +167,10 @@ void amxq_vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, amxq
         .n_items = (m + rb - 1) / rb * n_panel_groups(w),
         .compute = kq_compute,
         .impl = f,
+        .prefetch_m1 = opts->kq_decode_prefetch,
     };
 }
 
 void amxq_vnni_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
-    (void)opts;
-    amxq_vnni_kq_plan(w, w->impl, m, out);
+    amxq_vnni_kq_plan(w, w->impl, m, opts, out);
 }

@@ -56,6 +56,7 @@ extern const kq_family amxq_vnni_kq_q4_K, amxq_vnni_kq_q5_K, amxq_vnni_kq_q6_K, 
 
 void amxq_vnni_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
 /* The plan with an explicit descriptor: the AMX rows' path for small m. */
-void amxq_vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, amxq_plan *out);
+void amxq_vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, const amxq_call_opts *opts,
+                       amxq_plan *out);
 
 #endif

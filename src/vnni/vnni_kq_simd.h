@@ -39,8 +39,8 @@ KQ_INLINE __m512i kq_dpbusd_bcast(__m512i acc, __m512i w, const void *p) {
  * made M = 1 slower). Past the last panel the addresses leave the
  * allocation; prefetches never fault.
  *
- * Not at M = 1 (vnni_kq.c, "Decode"): there software prefetches from DRAM
- * are limited by the L1 miss buffers to ~0.7 of the read bandwidth, whatever
+ * At M = 1 only where the CPU needs it (vnni_kq.c "Decode", tuning.c): on
+ * Zen 4 software prefetches from DRAM are limited by the L1 miss buffers to ~0.7 of the read bandwidth, whatever
  * the distance (1, 2, 4, 12 superblocks) or hint (T0 worse). They had looked
  * necessary for Q5_K and Q6_K only because those kernels first touched their
  * lines out of order (Q5_K's qh and qs lines alternately, Q6_K's layout

@@ -1,0 +1,71 @@
+/*
+ * Microarchitecture policies (tuning.h), probed once per process.
+ *
+ * Software prefetch in the 256-element VNNI kernels at m = 1 (decode):
+ *
+ * From m = 2 on those kernels prefetch each panel a few superblocks ahead
+ * into L2 (vnni_kq_simd.h). At m = 1 whether that helps depends on the core,
+ * because a software prefetch that misses to DRAM holds an L1 miss buffer for
+ * the whole latency, while the hardware prefetchers, when they follow the
+ * stream, fetch into L2 without that limit. Measured with
+ * `amxq-bench --types Q4_K,Q6_K,IQ4_XS --shapes 14336x4096 --m 1 --threads 1
+ * --peers none`, kernel GB/s over the read probe's in the same rounds:
+ *
+ *   AMD Zen 4 (family 25 model 17, KVM guest): without 0.89-1.02 (Q4_K
+ *   0.97-1.01, Q6_K 0.96-1.02, IQ4_XS 0.89-0.96), with 0.68-0.77.
+ *   AMD Zen 5 (family 26 model 2, KVM guest): without 0.41-0.52 (Q4_K 0.51,
+ *   Q6_K 0.42, IQ4_XS 0.50), with 0.79-0.85 (two runs each, alternated).
+ *
+ * So Zen 4 (and, untested, the earlier Zen cores of family 23/25) streams
+ * without; every other CPU prefetches, Zen 5 on measurement and Intel by
+ * default: on the Xeon seen (family 6 model 167) these kernels ran at
+ * 0.66-0.73 without prefetching, which is no better than what prefetching
+ * gave elsewhere, but prefetching there has not been measured yet.
+ *
+ * The legacy 32-element kernels keep streaming without software prefetch at
+ * m = 1 on every CPU: on Zen 5 prefetching gave Q4_0 0.80-0.84 against
+ * 0.82-0.88 without.
+ *
+ * AMXQ_DECODE_PREFETCH=0|1 overrides the choice (to measure it on a new
+ * machine, and so the tests run both paths anywhere).
+ */
+#include "tuning.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+static amxq_tuning g_tuning;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void choose(void) {
+    unsigned family = 0, vendor_amd = 0;
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (__get_cpuid(0, &a, &b, &c, &d)) vendor_amd = b == 0x68747541u; /* "Auth"enticAMD */
+    if (__get_cpuid(1, &a, &b, &c, &d)) {
+        family = (a >> 8) & 0xf;
+        if (family == 0xf) family += (a >> 20) & 0xff;
+    }
+#endif
+    if (vendor_amd && family >= 0x17 && family <= 0x19) {
+        g_tuning = (amxq_tuning){0, "AMD family 23-25 (Zen 1-4): hardware prefetchers keep up at m = 1"};
+    } else if (vendor_amd && family == 0x1a) {
+        g_tuning = (amxq_tuning){1, "AMD family 26 (Zen 5): measured faster with software prefetch at m = 1"};
+    } else {
+        g_tuning = (amxq_tuning){1, "other CPUs: software prefetch at m = 1 (not measured on this CPU)"};
+    }
+    const char *env = getenv("AMXQ_DECODE_PREFETCH");
+    if (env && (env[0] == '0' || env[0] == '1') && env[1] == '\0') {
+        g_tuning.kq_decode_prefetch = env[0] == '1';
+        g_tuning.basis = env[0] == '1' ? "AMXQ_DECODE_PREFETCH=1" : "AMXQ_DECODE_PREFETCH=0";
+    }
+}
+
+const amxq_tuning *amxq_tuning_get(void) {
+    pthread_once(&g_once, choose);
+    return &g_tuning;
+}
