@@ -66,6 +66,19 @@ static void nibbles(rng_t *r, uint8_t *q, int count) {
     }
 }
 
+/* Q5_0 / Q5_1: 32 bell-shaped 5-bit values, element j's low nibble in qs
+ * (j < 16 low, else high nibble of qs[j - 16]) and its fifth bit at bit j of qh. */
+static void q5_values(rng_t *r, uint8_t *qs, uint8_t *qh) {
+    uint32_t bits = 0;
+    for (int j = 0; j < 16; j++) {
+        const uint64_t v = next(r);
+        const unsigned v0 = bell(v, 5), v1 = bell(v >> 9, 5);
+        qs[j] = (uint8_t)((v0 & 15) | ((v1 & 15) << 4));
+        bits |= (uint32_t)(v0 >> 4) << j | (uint32_t)(v1 >> 4) << (j + 16);
+    }
+    for (int i = 0; i < 4; i++) qh[i] = (uint8_t)(bits >> (8 * i));
+}
+
 static float row_sigma(rng_t *r) { return 0.02f * expf(0.25f * gauss(r)); }
 static float block_amax(rng_t *r, float sigma) { return sigma * (2.2f + 0.8f * unit(r)); }
 
@@ -135,6 +148,19 @@ static int gen_block(amx_type type, rng_t *r, float sigma, uint8_t *out) {
         b->d = h((lo + hi) / 15.0f);
         b->m = h(-lo);
         nibbles(r, b->qs, 16);
+    } break;
+    case AMX_TYPE_Q5_0: {
+        block_q5_0 *b = (block_q5_0 *)out;
+        /* ggml: d = max / -16, the signed value of largest magnitude */
+        b->d = h((next(r) & 1 ? -1.0f : 1.0f) * block_amax(r, sigma) / 16.0f);
+        q5_values(r, b->qs, b->qh);
+    } break;
+    case AMX_TYPE_Q5_1: {
+        block_q5_1 *b = (block_q5_1 *)out;
+        const float lo = block_amax(r, sigma), hi = block_amax(r, sigma);
+        b->d = h((lo + hi) / 31.0f);
+        b->m = h(-lo);
+        q5_values(r, b->qs, b->qh);
     } break;
     case AMX_TYPE_Q8_0: {
         block_q8_0 *b = (block_q8_0 *)out;

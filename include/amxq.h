@@ -76,6 +76,8 @@ typedef enum amx_status {
 typedef enum amx_type {
     AMX_TYPE_Q4_0 = 2,   /* 32-element blocks, 18 bytes */
     AMX_TYPE_Q4_1 = 3,   /* 32-element blocks, 20 bytes */
+    AMX_TYPE_Q5_0 = 6,   /* 32-element blocks, 22 bytes */
+    AMX_TYPE_Q5_1 = 7,   /* 32-element blocks, 24 bytes */
     AMX_TYPE_Q8_0 = 8,   /* 32-element blocks, 34 bytes */
     AMX_TYPE_IQ4_NL = 20, /* 32-element blocks, 18 bytes: 4-bit indices into a fixed nonlinear table */
     AMX_TYPE_Q4_K = 12,  /* 256-element blocks, 144 bytes */
@@ -327,9 +329,9 @@ AMXQ_API amx_status amx_gemm_compute(const amx_weights *w, int64_t m, const void
  * the workspace amx_gemm_quantize fills for one is exactly the workspace the
  * other reads: the same k and the same activation format, which depends on
  * the weight type and, for a few types, on its kernel family:
- *   - Q8_0, IQ4_NL:        share (Q8_0 blocks, weights offset by 128);
+ *   - Q8_0, IQ4_NL, Q5_0:  share (Q8_0 blocks, weights offset by 128);
  *   - Q4_0:                alone (Q8_0 blocks, compensation for an offset of 8);
- *   - Q4_1:                alone (Q8_1 blocks);
+ *   - Q4_1, Q5_1:          share (Q8_1 blocks);
  *   - Q4_K, Q5_K:          share (Q8_K with the per-32 sums for the mins);
  *   - Q6_K:                alone (Q8_K with per-16 sums);
  *   - IQ4_XS:              alone (Q8_K with per-32 offset sums);

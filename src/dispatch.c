@@ -43,13 +43,16 @@
      .impl = &amxq_amx_kq_##tn, KQ_PARTS, .select = amxq_amx_kq_select, .amx_min_m = AMX_MIN_M_DEFAULT}
 
 static const amxq_variant k_variants[] = {
-    REF_ROW(Q4_0, q4_0), REF_ROW(Q4_1, q4_1), REF_ROW(Q8_0, q8_0), REF_ROW(IQ4_NL, iq4_nl),
+    REF_ROW(Q4_0, q4_0), REF_ROW(Q4_1, q4_1), REF_ROW(Q5_0, q5_0), REF_ROW(Q5_1, q5_1), REF_ROW(Q8_0, q8_0),
+    REF_ROW(IQ4_NL, iq4_nl),
     REF_ROW(Q4_K, q4_K), REF_ROW(Q5_K, q5_K), REF_ROW(Q6_K, q6_K),
     REF_ROW(IQ4_XS, iq4_xs),
-    VNNI_LEGACY_ROW(Q4_0, q4_0), VNNI_LEGACY_ROW(Q4_1, q4_1), VNNI_LEGACY_ROW(Q8_0, q8_0),
+    VNNI_LEGACY_ROW(Q4_0, q4_0), VNNI_LEGACY_ROW(Q4_1, q4_1), VNNI_LEGACY_ROW(Q5_0, q5_0),
+    VNNI_LEGACY_ROW(Q5_1, q5_1), VNNI_LEGACY_ROW(Q8_0, q8_0),
     VNNI_LEGACY_ROW(IQ4_NL, iq4_nl),
     VNNI_KQ_ROW(Q4_K, q4_K), VNNI_KQ_ROW(Q5_K, q5_K), VNNI_KQ_ROW(Q6_K, q6_K), VNNI_KQ_ROW(IQ4_XS, iq4_xs),
-    AMX_LEGACY_ROW(Q4_0, q4_0), AMX_LEGACY_ROW(Q4_1, q4_1), AMX_LEGACY_ROW(Q8_0, q8_0),
+    AMX_LEGACY_ROW(Q4_0, q4_0), AMX_LEGACY_ROW(Q4_1, q4_1), AMX_LEGACY_ROW(Q5_0, q5_0),
+    AMX_LEGACY_ROW(Q5_1, q5_1), AMX_LEGACY_ROW(Q8_0, q8_0),
     AMX_LEGACY_ROW(IQ4_NL, iq4_nl),
     AMX_KQ_ROW(Q4_K, q4_K), AMX_KQ_ROW(Q5_K, q5_K), AMX_KQ_ROW(Q6_K, q6_K), AMX_KQ_ROW(IQ4_XS, iq4_xs),
 };

@@ -10,6 +10,8 @@ const int8_t amxq_kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
 static const type_info k_types[] = {
     {AMX_TYPE_Q4_0, "Q4_0", QK32, sizeof(block_q4_0), ACT_Q8_0},
     {AMX_TYPE_Q4_1, "Q4_1", QK32, sizeof(block_q4_1), ACT_Q8_1},
+    {AMX_TYPE_Q5_0, "Q5_0", QK32, sizeof(block_q5_0), ACT_Q8_0},
+    {AMX_TYPE_Q5_1, "Q5_1", QK32, sizeof(block_q5_1), ACT_Q8_1},
     {AMX_TYPE_Q8_0, "Q8_0", QK32, sizeof(block_q8_0), ACT_Q8_0},
     {AMX_TYPE_IQ4_NL, "IQ4_NL", QK32, sizeof(block_iq4_nl), ACT_Q8_0},
     {AMX_TYPE_Q4_K, "Q4_K", QK_K, sizeof(block_q4_K), ACT_Q8_K},

@@ -18,6 +18,9 @@
 typedef struct { uint16_t d; uint8_t qs[16]; } block_q4_0;              /* 18 B */
 typedef struct { uint16_t d; uint8_t qs[16]; } block_iq4_nl;            /* 18 B: indices into amxq_kvalues_iq4nl */
 typedef struct { uint16_t d, m; uint8_t qs[16]; } block_q4_1;           /* 20 B */
+/* Q5_0 / Q5_1: qh holds the 5th bit of element j at bit j (a little-endian uint32) */
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } block_q5_0;    /* 22 B */
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } block_q5_1; /* 24 B */
 typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;               /* 34 B */
 typedef struct { uint16_t d, s; int8_t qs[32]; } block_q8_1;            /* 36 B, s = d * sum(qs) */
 typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } block_q4_K;            /* 144 B */
@@ -29,6 +32,8 @@ typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[4]; uint8_t qs[
 _Static_assert(sizeof(block_q4_0) == 18, "block_q4_0");
 _Static_assert(sizeof(block_iq4_nl) == 18, "block_iq4_nl");
 _Static_assert(sizeof(block_q4_1) == 20, "block_q4_1");
+_Static_assert(sizeof(block_q5_0) == 22, "block_q5_0");
+_Static_assert(sizeof(block_q5_1) == 24, "block_q5_1");
 _Static_assert(sizeof(block_q8_0) == 34, "block_q8_0");
 _Static_assert(sizeof(block_q8_1) == 36, "block_q8_1");
 _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K");
@@ -36,6 +41,11 @@ _Static_assert(sizeof(block_q5_K) == 176, "block_q5_K");
 _Static_assert(sizeof(block_q6_K) == 210, "block_q6_K");
 _Static_assert(sizeof(block_q8_K) == 292, "block_q8_K");
 _Static_assert(sizeof(block_iq4_xs) == 136, "block_iq4_xs");
+
+/* Q5_0 / Q5_1: the 32 fifth bits of a block, bit j for element j. */
+static inline uint32_t q5_high_bits(const uint8_t qh[4]) {
+    return (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+}
 
 /* The 16 values an IQ4_NL / IQ4_XS index selects. */
 extern const int8_t amxq_kvalues_iq4nl[16];

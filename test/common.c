@@ -72,6 +72,19 @@ void gen_weights(amx_type t, int64_t n, int64_t k, uint8_t *out, gen_mode mode) 
             x->m = fp32_to_fp16(-fp16_to_fp32(gen_scale(mode, 1)) * (mode == GEN_EXTREME ? 1.0f : 8.0f));
             fill_random(x->qs, sizeof x->qs);
         } break;
+        case AMX_TYPE_Q5_0: {
+            block_q5_0 *x = (block_q5_0 *)out + b;
+            x->d = gen_scale(mode, 1);
+            fill_random(x->qh, sizeof x->qh);
+            fill_random(x->qs, sizeof x->qs);
+        } break;
+        case AMX_TYPE_Q5_1: {
+            block_q5_1 *x = (block_q5_1 *)out + b;
+            x->d = gen_scale(mode, 1);
+            x->m = fp32_to_fp16(-fp16_to_fp32(gen_scale(mode, 1)) * (mode == GEN_EXTREME ? 1.0f : 16.0f));
+            fill_random(x->qh, sizeof x->qh);
+            fill_random(x->qs, sizeof x->qs);
+        } break;
         case AMX_TYPE_IQ4_NL: {
             block_iq4_nl *x = (block_iq4_nl *)out + b;
             x->d = gen_scale(mode, 1);
@@ -161,14 +174,14 @@ static void decode_row_parts(amx_type t, const uint8_t *row, int64_t k, float *w
     amxq_ref_dequantize_row(t, row, w, k);
     const int bs = amx_type_block_size(t), bb = amx_type_block_bytes(t);
     const int64_t nb = k / bs;
-    if (t != AMX_TYPE_Q4_1 && t != AMX_TYPE_Q4_K && t != AMX_TYPE_Q5_K) {
+    if (t != AMX_TYPE_Q4_1 && t != AMX_TYPE_Q5_1 && t != AMX_TYPE_Q4_K && t != AMX_TYPE_Q5_K) {
         memset(negmu, 0, (size_t)k * sizeof(float));
         return;
     }
     uint8_t *tmp = malloc((size_t)nb * bb);
     memcpy(tmp, row, (size_t)nb * bb);
     for (int64_t b = 0; b < nb; b++) {
-        /* d is the first fp16 of these three block types */
+        /* d is the first fp16 of these block types */
         uint16_t *d = (uint16_t *)(tmp + b * bb);
         *d = 0;
     }
@@ -208,9 +221,11 @@ static int ref_depth(amx_type t, int64_t k) {
     const int64_t nb = k / amx_type_block_size(t);
     switch (t) {
     case AMX_TYPE_Q4_0:
+    case AMX_TYPE_Q5_0:
     case AMX_TYPE_IQ4_NL:
     case AMX_TYPE_Q8_0: return (int)nb + 3;
-    case AMX_TYPE_Q4_1: return (int)nb + 4;
+    case AMX_TYPE_Q4_1:
+    case AMX_TYPE_Q5_1: return (int)nb + 4;
     case AMX_TYPE_IQ4_XS: return (int)(8 * nb) + 3;
     default: return (int)nb + 12;
     }
@@ -243,7 +258,7 @@ double oracle_check(amx_type t, int64_t m, int64_t n, int64_t k, const uint8_t *
                 mag += fabs((double)wf[kk] * ai[kk]);
                 mumag += fabs((double)negmu[kk] * ai[kk]);
             }
-            if (t == AMX_TYPE_Q4_1) {
+            if (amxq_type_info(t)->act == ACT_Q8_1) {
                 /* ggml uses m * s with s = fp16(d * sum q): account for that rounding */
                 for (int64_t b = 0; b < k / 32; b++)
                     extra += fabs((double)negmu[b * 32] * sdiff[i * (k / 32 + 1) + b]);

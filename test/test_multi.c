@@ -20,15 +20,15 @@
 static int act_class(amx_type t, amx_isa isa) {
     if (isa == AMX_ISA_SCALAR) {
         switch (t) {
-        case AMX_TYPE_Q4_1: return 101;                          /* Q8_1 */
-        case AMX_TYPE_Q4_0: case AMX_TYPE_Q8_0: case AMX_TYPE_IQ4_NL: return 100; /* Q8_0 */
+        case AMX_TYPE_Q4_1: case AMX_TYPE_Q5_1: return 101;      /* Q8_1 */
+        case AMX_TYPE_Q4_0: case AMX_TYPE_Q5_0: case AMX_TYPE_Q8_0: case AMX_TYPE_IQ4_NL: return 100; /* Q8_0 */
         default: return 102;                                     /* Q8_K */
         }
     }
     switch (t) {
-    case AMX_TYPE_Q8_0: case AMX_TYPE_IQ4_NL: return 1;
+    case AMX_TYPE_Q8_0: case AMX_TYPE_IQ4_NL: case AMX_TYPE_Q5_0: return 1;
     case AMX_TYPE_Q4_0: return 2;
-    case AMX_TYPE_Q4_1: return 3;
+    case AMX_TYPE_Q4_1: case AMX_TYPE_Q5_1: return 3;
     case AMX_TYPE_Q4_K: case AMX_TYPE_Q5_K: return 4;
     case AMX_TYPE_Q6_K: return 5;
     case AMX_TYPE_IQ4_XS: return 6;

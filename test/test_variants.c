@@ -3,7 +3,8 @@
  * reference, on adversarial shapes: M in {1..5, 15, 16, 17, 33, 64, 130}, N below,
  * at, above and not a multiple of the panel width, K at one block and beyond
  * 4096, strides larger than the row, canaries after every output row; plus
- * -128 in Q8_0 weights, extreme and subnormal scales, NaN/Inf activations (only
+ * -128 in Q8_0 weights, Q5_0 / Q5_1 blocks of all-31 and all-0 values (the ends
+ * of their offset encodings), extreme and subnormal scales, NaN/Inf activations (only
  * the affected rows may turn non-finite) and NaN/Inf weight scales (the same
  * outputs as the reference turn non-finite).
  *
@@ -73,6 +74,13 @@ static double run_shape(const amxq_variant *v, int64_t m, int64_t n, int64_t k, 
     gen_weights(t, n, k, w, mode);
     if (t == AMX_TYPE_Q8_0) /* -128 breaks +127/+128 bias tricks: plant it everywhere */
         for (int64_t b = 0; b < n * (k / 32); b++) ((block_q8_0 *)w)[b].qs[b % 32] = -128;
+    if (t == AMX_TYPE_Q5_0 || t == AMX_TYPE_Q5_1) /* every fifth block all 31, the next all 0 */
+        for (int64_t b = 0; b < n * (k / 32); b++)
+            if (b % 5 < 2) {
+                uint8_t *blk = w + (size_t)b * (size_t)amx_type_block_bytes(t);
+                const size_t qh = t == AMX_TYPE_Q5_0 ? offsetof(block_q5_0, qh) : offsetof(block_q5_1, qh);
+                memset(blk + qh, b % 5 ? 0x00 : 0xFF, 4 + 16); /* qh, then qs */
+            }
     float *x = malloc((size_t)(m * ldx) * sizeof(float));
     gen_acts(m, k, ldx, x);
     double r = INFINITY;
@@ -229,7 +237,21 @@ static void check_kernel_names(const amxq_variant *v, const amx_weights *h, int6
     free(y);
 }
 
+/* The packed form costs at most 5 % over the GGUF bytes on model shapes. */
+static void check_packed_size(const amxq_variant *v) {
+    static const int64_t shapes[][2] = {{4096, 4096}, {14336, 4096}, {4096, 14336}, {1024, 4096 + 256}};
+    const amx_pack_opts po = {.size = sizeof po, .isa = v->isa};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        size_t bytes = 0, align = 0;
+        const amx_status st = amx_pack_size(v->type, shapes[i][0], shapes[i][1], &po, &bytes, &align);
+        const size_t gguf = gguf_bytes(v->type, shapes[i][0], shapes[i][1]);
+        CHECK(st == AMX_OK && (double)bytes <= 1.05 * (double)gguf, "%s %lldx%lld: packed %zu bytes for %zu GGUF (%s)",
+              v->name, (long long)shapes[i][0], (long long)shapes[i][1], bytes, gguf, amx_status_str(st));
+    }
+}
+
 static void run_variant(const amxq_variant *v) {
+    check_packed_size(v);
     const int64_t bs = amx_type_block_size(v->type);
     static const int64_t ms[] = {1, 2, 3, 4, 5, 15, 16, 17, 33, 64, 130};
     static const int64_t ns[] = {1, 15, 16, 17, 31, 32, 33, 48, 65, 100};

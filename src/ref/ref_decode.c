@@ -22,6 +22,29 @@ static void decode_q4_1(const block_q4_1 *b, float *y, int64_t nb) {
     }
 }
 
+/* Q5_0 / Q5_1: the 5-bit value of element j (0..31): the low nibble of
+ * qs[j] (j < 16) or the high one of qs[j - 16], with bit j of qh as bit 4. */
+static int q5_value(const uint8_t qs[16], uint32_t qh, int j) {
+    const int nibble = j < 16 ? qs[j] & 0xF : qs[j - 16] >> 4;
+    return nibble | (int)((qh >> j) & 1) << 4;
+}
+
+static void decode_q5_0(const block_q5_0 *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d);
+        const uint32_t qh = q5_high_bits(b[i].qh);
+        for (int j = 0; j < 32; j++) y[i * 32 + j] = (float)(q5_value(b[i].qs, qh, j) - 16) * d;
+    }
+}
+
+static void decode_q5_1(const block_q5_1 *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d), m = fp16_to_fp32(b[i].m);
+        const uint32_t qh = q5_high_bits(b[i].qh);
+        for (int j = 0; j < 32; j++) y[i * 32 + j] = (float)q5_value(b[i].qs, qh, j) * d + m;
+    }
+}
+
 static void decode_q8_0(const block_q8_0 *b, float *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++) {
         const float d = fp16_to_fp32(b[i].d);
@@ -121,6 +144,8 @@ void amxq_ref_dequantize_row(amx_type type, const void *blocks, float *out, int6
     switch (type) {
     case AMX_TYPE_Q4_0: decode_q4_0(blocks, out, k / QK32); break;
     case AMX_TYPE_Q4_1: decode_q4_1(blocks, out, k / QK32); break;
+    case AMX_TYPE_Q5_0: decode_q5_0(blocks, out, k / QK32); break;
+    case AMX_TYPE_Q5_1: decode_q5_1(blocks, out, k / QK32); break;
     case AMX_TYPE_Q8_0: decode_q8_0(blocks, out, k / QK32); break;
     case AMX_TYPE_IQ4_NL: decode_iq4_nl(blocks, out, k / QK32); break;
     case AMX_TYPE_Q4_K: decode_q4_K(blocks, out, k / QK_K); break;

@@ -35,6 +35,42 @@ static float dot_q4_1(int64_t nb, const block_q4_1 *x, const block_q8_1 *y) {
     return sumf;
 }
 
+/* Q5_0 / Q5_1: one block's sum of (q - offset) * a over its 32 elements,
+ * q the 5-bit value (the nibble, and bit j of qh for element j), as ggml's
+ * two 16-element halves. */
+static int q5_block_sum(const uint8_t qs[16], const uint8_t qh4[4], int offset, const int8_t *a) {
+    const uint32_t qh = q5_high_bits(qh4);
+    int sumi0 = 0, sumi1 = 0;
+    for (int j = 0; j < 16; j++) {
+        const int h0 = (int)((qh >> j) << 4 & 0x10), h1 = (int)((qh >> (j + 12)) & 0x10);
+        sumi0 += (((qs[j] & 0x0F) | h0) - offset) * a[j];
+        sumi1 += (((qs[j] >> 4) | h1) - offset) * a[j + 16];
+    }
+    return sumi0 + sumi1;
+}
+
+/* Q5_0: values q - 16; the two scales are multiplied first (unlike Q4_0),
+ * as ggml does. */
+static float dot_q5_0(int64_t nb, const block_q5_0 *x, const block_q8_0 *y) {
+    float sumf = 0.0f;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const int sumi = q5_block_sum(x[ib].qs, x[ib].qh, 16, y[ib].qs);
+        sumf += (fp16_to_fp32(x[ib].d) * fp16_to_fp32(y[ib].d)) * (float)sumi;
+    }
+    return sumf;
+}
+
+/* Q5_1: unsigned values; the min meets Q8_1's s as in Q4_1. */
+static float dot_q5_1(int64_t nb, const block_q5_1 *x, const block_q8_1 *y) {
+    float sumf = 0.0f;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const int sumi = q5_block_sum(x[ib].qs, x[ib].qh, 0, y[ib].qs);
+        sumf += (fp16_to_fp32(x[ib].d) * fp16_to_fp32(y[ib].d)) * (float)sumi +
+                fp16_to_fp32(x[ib].m) * fp16_to_fp32(y[ib].s);
+    }
+    return sumf;
+}
+
 static float dot_q8_0(int64_t nb, const block_q8_0 *x, const block_q8_0 *y) {
     float sumf = 0.0f;
     for (int64_t ib = 0; ib < nb; ib++) {
@@ -186,6 +222,8 @@ float amxq_ref_vec_dot(amx_type type, int64_t k, const void *w, const void *a) {
     switch (type) {
     case AMX_TYPE_Q4_0: return dot_q4_0(k / QK32, w, a);
     case AMX_TYPE_Q4_1: return dot_q4_1(k / QK32, w, a);
+    case AMX_TYPE_Q5_0: return dot_q5_0(k / QK32, w, a);
+    case AMX_TYPE_Q5_1: return dot_q5_1(k / QK32, w, a);
     case AMX_TYPE_Q8_0: return dot_q8_0(k / QK32, w, a);
     case AMX_TYPE_IQ4_NL: return dot_iq4_nl(k / QK32, w, a);
     case AMX_TYPE_Q4_K: return dot_q4_K(k / QK_K, w, a);

@@ -1,6 +1,7 @@
 /*
- * AMX tile kernels for the legacy 32-element types Q4_0, Q4_1, Q8_0 and
- * IQ4_NL (dispatch rows amx_q4_0, amx_q4_1, amx_q8_0, amx_iq4_nl).
+ * AMX tile kernels for the legacy 32-element types Q4_0, Q4_1, Q5_0, Q5_1,
+ * Q8_0 and IQ4_NL (dispatch rows amx_q4_0, amx_q4_1, amx_q5_0, amx_q5_1,
+ * amx_q8_0, amx_iq4_nl).
  *
  * Reads: the p16 panels of repack_legacy.h (the VNNI sibling's layout) and
  * the Q8_0 / Q8_1 activation workspace of act_q8.h, whose quant rows are
@@ -8,10 +9,11 @@
  * from it (16 rows x 32 bytes, one block).
  *
  * Unpack, once per panel and call (amx_common.h): each block becomes one
- * tile-ready record of 576 bytes (Q4_1: 640): the 8 x 64-byte B tile of
+ * tile-ready record of 576 bytes (Q4_1, Q5_1: 640): the 8 x 64-byte B tile of
  * signed weights in VNNI order (row v = K 4v..4v+3 of the 16 columns; Q4_0
  * q - 8, Q4_1 q, Q8_0 the stored byte XOR 0x80, IQ4_NL the table value of
- * the index), then d (and Q4_1's m) of the
+ * the index, Q5_1 q and Q5_0 q - 16: the VNNI kernels' decoded bytes, Q5_0's
+ * XOR 0x80), then d (and Q4_1's or Q5_1's m) of the
  * 16 columns as fp32. Signed weights let TDPBSSD give the block's exact
  * integer sum(w * a) directly: Q8_0 could load its tiles from the panel as
  * they are (weight + 128) with TDPBSUD, but then every output row of every
@@ -23,7 +25,7 @@
  * tile op: the same as ggml's kernels, tech_brief 1.2). The 16 x 16 output
  * tile keeps its fp32 sums in 16 zmm registers over all blocks, and per
  * block runs, as the VNNI kernels do,
- *     t = float(C) * d_w;  y_acc = fma(t, d_a, y_acc)      [+ fma(m_w, s_a, y_acc) for Q4_1]
+ *     t = float(C) * d_w;  y_acc = fma(t, d_a, y_acc)      [+ fma(m_w, s_a, y_acc) for Q4_1, Q5_1]
  * so the tile path is bitwise identical to the VNNI path (the same integer,
  * the same float operations in the same order) and no result depends on the
  * AMX threshold, the tile position or the thread.
@@ -56,6 +58,7 @@
 #include "../repack/repack_legacy.h"
 #include "../vnni/act_q8.h"
 #include "../vnni/kq_decode.h"
+#include "../vnni/legacy_q5_decode.h"
 #include "../vnni/vnni_legacy.h"
 #include "amx_common.h"
 
@@ -69,10 +72,13 @@
 
 #define REC_B 0    /* B tile: 8 rows x 64 bytes */
 #define REC_D 512  /* d of the 16 columns, fp32 */
-#define REC_M 576  /* Q4_1: m of the 16 columns, fp32 */
+#define REC_M 576  /* Q4_1, Q5_1: m of the 16 columns, fp32 */
 
-/* Q4_1 records carry m after d */
-static size_t rec_bytes(amx_type t) { return t == AMX_TYPE_Q4_1 ? 640 : 576; }
+/* the types whose blocks carry a min (m * s in the epilogue) */
+#define HAS_MIN(t) ((t) == AMX_TYPE_Q4_1 || (t) == AMX_TYPE_Q5_1)
+
+/* Q4_1 and Q5_1 records carry m after d */
+static size_t rec_bytes(amx_type t) { return HAS_MIN(t) ? 640 : 576; }
 
 typedef struct {
     const amx_weights *w;
@@ -105,6 +111,16 @@ AMX_INLINE void unpack_blocks(const amx_type T, const legacy_ctx *c, int64_t p, 
                 _mm512_store_si512(rec + REC_B + 64 * v, _mm512_xor_si512(_mm512_loadu_si512(q + 64 * v), flip));
             AMX_COUNT(unpack_alu, 8);
             AMX_COUNT(unpack_mem, 16);
+        } else if (T == AMX_TYPE_Q5_0 || T == AMX_TYPE_Q5_1) {
+            /* VNNI row v = 2L + h (nibble line L, low or high) is B row 4h + L */
+            for (int v = 0; v < 8; v++) {
+                const __m512i line = _mm512_loadu_si512(q + LEGACY_Q5_NIBBLES + 64 * (v / 2));
+                __m512i u = q5_row(T, line, q, v);
+                if (T == AMX_TYPE_Q5_0) u = _mm512_xor_si512(u, flip); /* q - 16 + 128 -> q - 16 */
+                _mm512_store_si512(rec + REC_B + 64 * (4 * (v % 2) + v / 2), u);
+            }
+            AMX_COUNT(unpack_alu, 4 * (Q5_ROW_OPS_LO + Q5_ROW_OPS_HI) + (T == AMX_TYPE_Q5_0 ? 8 : 0));
+            AMX_COUNT(unpack_mem, 24); /* 8 line loads (each line twice), 8 mask loads, 8 stores */
         } else {
             /* line L: low nibbles are K 4L.. (B row L), high nibbles K 16+4L.. (row 4+L) */
             for (int l = 0; l < 4; l++) {
@@ -126,10 +142,10 @@ AMX_INLINE void unpack_blocks(const amx_type T, const legacy_ctx *c, int64_t p, 
             AMX_COUNT(unpack_mem, 12);
         }
         _mm512_store_ps(rec + REC_D, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc)));
-        if (T == AMX_TYPE_Q4_1)
+        if (HAS_MIN(T))
             _mm512_store_ps(rec + REC_M, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32))));
-        AMX_COUNT(unpack_alu, T == AMX_TYPE_Q4_1 ? 2 : 1);
-        AMX_COUNT(unpack_mem, T == AMX_TYPE_Q4_1 ? 4 : 2);
+        AMX_COUNT(unpack_alu, HAS_MIN(T) ? 2 : 1);
+        AMX_COUNT(unpack_mem, HAS_MIN(T) ? 4 : 2);
     }
 }
 
@@ -139,15 +155,15 @@ AMX_INLINE void unpack_blocks(const amx_type T, const legacy_ctx *c, int64_t p, 
 AMX_INLINE void epilogue(const amx_type T, const legacy_ctx *c, const uint8_t *rec, const int32_t *cb, int64_t b,
                          const float *ad, const float *as, const int rows, __m512 *acc) {
     const __m512 dw = _mm512_load_ps(rec + REC_D);
-    const __m512 mw = T == AMX_TYPE_Q4_1 ? _mm512_load_ps(rec + REC_M) : dw;
+    const __m512 mw = HAS_MIN(T) ? _mm512_load_ps(rec + REC_M) : dw;
     for (int r = 0; r < rows; r++) {
         const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * r)), dw);
         acc[r] = _mm512_fmadd_ps(t, _mm512_set1_ps(ad[r * c->kb_stride + b]), acc[r]);
-        if (T == AMX_TYPE_Q4_1) acc[r] = _mm512_fmadd_ps(mw, _mm512_set1_ps(as[r * c->kb_stride + b]), acc[r]);
+        if (HAS_MIN(T)) acc[r] = _mm512_fmadd_ps(mw, _mm512_set1_ps(as[r * c->kb_stride + b]), acc[r]);
     }
     AMX_COUNT(tile_blocks, 1);
-    AMX_COUNT(epi_alu, (T == AMX_TYPE_Q4_1 ? 4 : 3) * rows);
-    AMX_COUNT(epi_mem, T == AMX_TYPE_Q4_1 ? 2 + 3 * rows : 1 + 2 * rows);
+    AMX_COUNT(epi_alu, (HAS_MIN(T) ? 4 : 3) * rows);
+    AMX_COUNT(epi_mem, HAS_MIN(T) ? 2 + 3 * rows : 1 + 2 * rows);
 }
 
 /* Zero C, load block b's A and B tiles, C += A x B. */
@@ -162,7 +178,7 @@ AMX_INLINE void epilogue(const amx_type T, const legacy_ctx *c, const uint8_t *r
 AMX_INLINE void run_rows(const amx_type T, const legacy_ctx *c, const uint8_t *ub, int64_t u0, int64_t u1,
                          int64_t row, const int rows, float *accm) {
     const int8_t *aq = c->qs + row * c->qs_stride;
-    const float *ad = c->d + row * c->kb_stride, *as = T == AMX_TYPE_Q4_1 ? c->s + row * c->kb_stride : NULL;
+    const float *ad = c->d + row * c->kb_stride, *as = HAS_MIN(T) ? c->s + row * c->kb_stride : NULL;
     _Alignas(64) int32_t cb0[16 * 16], cb1[16 * 16];
     __m512 acc[16];
     for (int r = 0; r < rows; r++) acc[r] = _mm512_load_ps(accm + 16 * r);
@@ -192,6 +208,8 @@ AMX_INLINE void run_rows(const amx_type T, const legacy_ctx *c, const uint8_t *u
     }
 LEGACY_FUNCS(Q4_0, q4_0)
 LEGACY_FUNCS(Q4_1, q4_1)
+LEGACY_FUNCS(Q5_0, q5_0)
+LEGACY_FUNCS(Q5_1, q5_1)
 LEGACY_FUNCS(Q8_0, q8_0)
 LEGACY_FUNCS(IQ4_NL, iq4_nl)
 
@@ -208,6 +226,8 @@ struct amx_legacy_kind {
                                              "amx_gemm_" #tn "_16x16"};
 AMX_LEGACY_KIND(q4_0)
 AMX_LEGACY_KIND(q4_1)
+AMX_LEGACY_KIND(q5_0)
+AMX_LEGACY_KIND(q5_1)
 AMX_LEGACY_KIND(q8_0)
 AMX_LEGACY_KIND(iq4_nl)
 

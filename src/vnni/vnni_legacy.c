@@ -1,7 +1,10 @@
 /*
- * AVX-512 VNNI kernels for the legacy 32-element types Q4_0, Q4_1, Q8_0 and
- * IQ4_NL (Q4_0's panels; each 4-bit index becomes its table value + 128 by
- * one vpshufb, then it runs as Q8_0 does).
+ * AVX-512 VNNI kernels for the legacy 32-element types Q4_0, Q4_1, Q5_0,
+ * Q5_1, Q8_0 and IQ4_NL (Q4_0's panels; each 4-bit index becomes its table
+ * value + 128 by one vpshufb, then it runs as Q8_0 does). Q5_0 and Q5_1 are
+ * Q4_0's nibble lines plus a line of fifth bits, set by one byte-masked add
+ * per VNNI row (legacy_q5_decode.h); Q5_0 then runs as Q8_0 does (weights
+ * + 128), Q5_1 as Q4_1 (unsigned weights, the min times Q8_1's s).
  *
  * Reads: the p16 panels of repack_legacy.h (one 64-byte line = one zmm of 16
  * columns x 4 K values; Q4 lines unpack to two VNNI rows by AND 0x0F and
@@ -9,9 +12,10 @@
  *
  * Per 32-block, per activation row and per 16 columns: the int32 accumulator
  * starts at -bias * sum(a) (a broadcast load: -8 sum for Q4_0, -128 sum for
- * Q8_0 stored as w + 128 and IQ4_NL looked up as value + 128, 0 for Q4_1), takes 8 vpdpbusd (unsigned weights x
+ * Q8_0 stored as w + 128, IQ4_NL looked up as value + 128 and Q5_0 decoded
+ * as q - 16 + 128, 0 for Q4_1 and Q5_1), takes 8 vpdpbusd (unsigned weights x
  * signed activations, exact), then leaves for float:
- *     t = float(acc) * d_w;  y_acc = fma(t, d_a, y_acc)      [+ fma(m_w, s_a, y_acc) for Q4_1]
+ *     t = float(acc) * d_w;  y_acc = fma(t, d_a, y_acc)      [+ fma(m_w, s_a, y_acc) for Q4_1, Q5_1]
  * That sequence is the same in every kernel below, whatever the row count,
  * the tile position or the thread, so results are bitwise independent of the
  * work split. No int32 accumulator spans more than one block, so nothing can
@@ -67,6 +71,7 @@
 #include "../repack/repack_legacy.h"
 #include "act_q8.h"
 #include "kq_decode.h" /* the IQ4 value table, shared with IQ4_XS */
+#include "legacy_q5_decode.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -99,6 +104,8 @@ ALWAYS_INLINE __m512i bcast4(const int8_t *p) {
 /* One tile: MR rows x NV panels over all blocks. T is the weight type. */
 ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile_args *a) {
     const legacy_geom g = legacy_geometry(T, a->kb);
+    const int has_min = T == AMX_TYPE_Q4_1 || T == AMX_TYPE_Q5_1; /* m * s instead of a compensation */
+    const int q5 = T == AMX_TYPE_Q5_0 || T == AMX_TYPE_Q5_1;
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m512i iq4 = T == AMX_TYPE_IQ4_NL ? kq_iq4_table() : _mm512_setzero_si512();
     __m512 facc[MR_MAX][NV_MAX];
@@ -118,12 +125,12 @@ ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile
         for (int c = 0; c < NV; c++) {
             const uint8_t *sc = a->panel + c * a->panel_bytes + legacy_sc_off(&g, b);
             dw[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
-            if (T == AMX_TYPE_Q4_1) mw[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32)));
+            if (has_min) mw[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32)));
         }
         __m512i acc[MR_MAX][NV_MAX];
         for (int r = 0; r < MR; r++)
             for (int c = 0; c < NV; c++)
-                acc[r][c] = T == AMX_TYPE_Q4_1 ? _mm512_setzero_si512()
+                acc[r][c] = has_min ? _mm512_setzero_si512()
                                                : _mm512_set1_epi32(((const int32_t *)a->aux)[r * a->kb_stride + b]);
         /* the block's 8 VNNI rows, v = 0..7 */
         for (int v = 0; v < 8; v++) {
@@ -131,6 +138,9 @@ ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile
                 __m512i wv;
                 if (T == AMX_TYPE_Q8_0) {
                     wv = _mm512_loadu_si512(wq + c * a->panel_bytes + 64 * v);
+                } else if (q5) {
+                    const uint8_t *q = wq + c * a->panel_bytes;
+                    wv = q5_row(T, _mm512_loadu_si512(q + LEGACY_Q5_NIBBLES + 64 * (v / 2)), q, v);
                 } else {
                     /* line L = v/2: v even takes its low nibbles (K = 4L..), v odd
                      * its high nibbles (K = 16 + 4L..) */
@@ -149,7 +159,7 @@ ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile
                 const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][c]), dw[c]);
                 facc[r][c] = _mm512_fmadd_ps(t, _mm512_set1_ps(a->ad[r * a->kb_stride + b]), facc[r][c]);
             }
-            if (T == AMX_TYPE_Q4_1)
+            if (has_min)
                 for (int r = 0; r < MR; r++)
                     facc[r][c] = _mm512_fmadd_ps(mw[c], _mm512_set1_ps(((const float *)a->aux)[r * a->kb_stride + b]),
                                                  facc[r][c]);
@@ -178,6 +188,8 @@ typedef void (*tile_fn)(const tile_args *);
 
 TILE_FNS(Q4_0, q4_0)
 TILE_FNS(Q4_1, q4_1)
+TILE_FNS(Q5_0, q5_0)
+TILE_FNS(Q5_1, q5_1)
 TILE_FNS(Q8_0, q8_0)
 TILE_FNS(IQ4_NL, iq4_nl)
 
@@ -190,6 +202,8 @@ struct vnni_legacy_kind {
                                                "vnni512_gemm_" #tn "_4x32"};
 LEGACY_KIND(q4_0)
 LEGACY_KIND(q4_1)
+LEGACY_KIND(q5_0)
+LEGACY_KIND(q5_1)
 LEGACY_KIND(q8_0)
 LEGACY_KIND(iq4_nl)
 
