@@ -15,35 +15,43 @@ import gguf
 from gguf import GGMLQuantizationType as QT
 from gguf import quants
 
-BLOCK = {"Q4_0": (32, 18), "Q4_1": (32, 20), "Q8_0": (32, 34), "IQ4_NL": (32, 18), "Q4_K": (256, 144),
-         "Q5_K": (256, 176), "Q6_K": (256, 210), "IQ4_XS": (256, 136)}
-SUPPORTED = tuple(BLOCK)
-# the types gguf-py can quantize (the others get random valid blocks)
-GGUF_PY_QUANTIZES = ("Q4_0", "Q4_1", "Q8_0", "Q5_0")
+def _fp16_fields(*offsets):
+    """Random valid blocks whose fp16 scales sit at these byte offsets: random
+    quants and sub-scales, finite scales (random bytes would also give Inf/NaN)."""
+    def make(rng, raw):
+        for off in offsets:
+            vals = rng.uniform(-0.05, 0.05, raw.shape[0])
+            raw[:, off:off + 2] = np.asarray(vals, dtype=np.float16).view(np.uint8).reshape(-1, 2)
+        return raw
+    return make
+
+
+# One entry per type the tests can make GGUF blocks of: (elements per block,
+# bytes per block, how random valid blocks get their scales). A type amxq
+# supports must have one: test_gguf_tool's whole-model check and
+# test_binding fail otherwise.
+GENERATORS = {
+    "Q4_0": (32, 18, _fp16_fields(0)),
+    "Q4_1": (32, 20, _fp16_fields(0, 2)),
+    "Q5_0": (32, 22, _fp16_fields(0)),
+    "Q5_1": (32, 24, _fp16_fields(0, 2)),
+    "Q8_0": (32, 34, _fp16_fields(0)),
+    "IQ4_NL": (32, 18, _fp16_fields(0)),
+    "Q4_K": (256, 144, _fp16_fields(0, 2)),
+    "Q5_K": (256, 176, _fp16_fields(0, 2)),
+    "Q6_K": (256, 210, _fp16_fields(208)),
+    "IQ4_XS": (256, 136, _fp16_fields(0)),
+}
+BLOCK = {name: (bs, bb) for name, (bs, bb, _) in GENERATORS.items()}
+SUPPORTED = tuple(GENERATORS)
+# the types gguf-py can quantize (weight_blocks quantizes floats for them)
+GGUF_PY_QUANTIZES = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0")
 
 
 def random_blocks(rng, name, nblocks):
-    """Random but valid blocks: random quants and sub-scales, finite fp16 scales
-    (random bytes would also give Inf/NaN scales)."""
-    bs, bb = BLOCK[name]
-    raw = rng.integers(0, 256, size=(nblocks, bb), dtype=np.uint8)
-
-    def fp16(vals):
-        return np.asarray(vals, dtype=np.float16).view(np.uint8).reshape(nblocks, 2)
-    d = rng.uniform(-0.05, 0.05, nblocks)
-    if name in ("Q4_K", "Q5_K"):
-        raw[:, 0:2] = fp16(d)
-        raw[:, 2:4] = fp16(rng.uniform(-0.05, 0.05, nblocks))
-    elif name == "Q6_K":
-        raw[:, 208:210] = fp16(d)
-    elif name == "IQ4_XS":
-        raw[:, 0:2] = fp16(d)
-    elif name in ("Q4_0", "Q8_0", "IQ4_NL"):
-        raw[:, 0:2] = fp16(d)
-    elif name == "Q4_1":
-        raw[:, 0:2] = fp16(d)
-        raw[:, 2:4] = fp16(rng.uniform(-0.05, 0.05, nblocks))
-    return raw
+    """Random but valid blocks of a type in GENERATORS, shape (nblocks, bytes)."""
+    bs, bb, scales = GENERATORS[name]
+    return scales(rng, rng.integers(0, 256, size=(nblocks, bb), dtype=np.uint8))
 
 
 def weight_blocks(rng, name, n, k):
@@ -57,24 +65,37 @@ def weight_blocks(rng, name, n, k):
 
 
 # A llama-shaped model, tiny: n_embd 256, n_ff 512, vocab 260 (not a multiple
-# of any panel width), 4 heads with 2 KV heads, 2 layers. Every supported type
-# appears, and so do unsupported ones (F32 norms, F16, Q5_0, Q2_K, 1-D).
+# of any panel width), 4 heads with 2 KV heads, as many layers as its weight
+# types need (two at least). The embedding is Q4_K and the output Q6_K; the
+# seven matrices of each layer take the weight types in turn, then the
+# unsupported examples (F16 and Q2_K by default: skipped by amxq-gguf), and
+# the last layer's free roles repeat the types from the start. F32 norms and
+# a 1-D rope_freqs are the tensors that are not matrices.
 N_EMBD, N_FF, N_VOCAB, N_KV = 256, 512, 260, 128
-LAYERS = [
-    {"attn_q": "Q4_0", "attn_k": "Q4_1", "attn_v": "Q8_0", "attn_output": "Q4_K",
-     "ffn_gate": "Q5_K", "ffn_up": "Q6_K", "ffn_down": "IQ4_XS"},
-    {"attn_q": "Q8_0", "attn_k": "Q5_0", "attn_v": "F16", "attn_output": "IQ4_XS",
-     "ffn_gate": "IQ4_NL", "ffn_up": "Q4_1", "ffn_down": "Q2_K"},
-]
+ROLES = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
 SHAPES = {"attn_q": (N_EMBD, N_EMBD), "attn_k": (N_KV, N_EMBD), "attn_v": (N_KV, N_EMBD),
           "attn_output": (N_EMBD, N_EMBD), "ffn_gate": (N_FF, N_EMBD), "ffn_up": (N_FF, N_EMBD),
           "ffn_down": (N_EMBD, N_FF)}
+UNSUPPORTED_EXAMPLES = ("F16", "Q2_K")
 
 
-def model_tensors(rng):
+def model_layers(types=SUPPORTED, unsupported=UNSUPPORTED_EXAMPLES):
+    """[{role: type}] per layer: every type of `types`, then of `unsupported`
+    that is not in `types`, at least once."""
+    slots = list(types) + [t for t in unsupported if t not in types]
+    missing = [t for t in types if t not in GENERATORS and t not in ("F16", "F32")]
+    if missing:
+        raise KeyError(f"ggufgen has no block generator for {missing}: add an entry to GENERATORS")
+    n_layers = max(2, -(-len(slots) // len(ROLES)))
+    slots += [types[i % len(types)] for i in range(n_layers * len(ROLES) - len(slots))]
+    return [dict(zip(ROLES, slots[i * len(ROLES):(i + 1) * len(ROLES)])) for i in range(n_layers)]
+
+
+def model_tensors(rng, types=SUPPORTED, unsupported=UNSUPPORTED_EXAMPLES):
     """[(name, ggml type name, (n, k) or (len,), numpy data)] in file order."""
+    layers = model_layers(types, unsupported)
     out = [("token_embd.weight", "Q4_K", (N_VOCAB, N_EMBD))]
-    for i, layer in enumerate(LAYERS):
+    for i, layer in enumerate(layers):
         out.append((f"blk.{i}.attn_norm.weight", "F32", (N_EMBD,)))
         for role, t in layer.items():
             out.append((f"blk.{i}.{role}.weight", t, SHAPES[role]))
@@ -87,7 +108,7 @@ def model_tensors(rng):
             data = rng.standard_normal(shape).astype(np.float32)
         elif t == "F16":
             data = (rng.standard_normal(shape) * 0.02).astype(np.float16)
-        elif t in SUPPORTED or t in GGUF_PY_QUANTIZES:
+        elif t in GENERATORS:
             data = weight_blocks(rng, t, *shape)
         else:  # an unsupported quantization type: any bytes of the right size
             bs, bb = gguf.GGML_QUANT_SIZES[QT[t]]
@@ -96,15 +117,16 @@ def model_tensors(rng):
     return tensors
 
 
-def write_model(path, seed=7, alignment=None):
+def write_model(path, seed=7, alignment=None, types=SUPPORTED, unsupported=UNSUPPORTED_EXAMPLES):
     """Writes the model with GGUFWriter; returns model_tensors' list."""
     rng = np.random.default_rng(seed)
-    tensors = model_tensors(rng)
+    tensors = model_tensors(rng, types, unsupported)
+    n_layers = len(model_layers(types, unsupported))
     w = gguf.GGUFWriter(str(path), arch="llama")
     w.add_name("amxq-test-llama")
     w.add_context_length(512)
     w.add_embedding_length(N_EMBD)
-    w.add_block_count(len(LAYERS))
+    w.add_block_count(n_layers)
     w.add_feed_forward_length(N_FF)
     w.add_head_count(4)
     w.add_head_count_kv(2)

@@ -92,10 +92,10 @@ def _expected(t, blocks, n, k, x):
     q, d16, s16 = _quantize_q8(x)
     a = (q * d16).reshape(x.shape[0], k).astype(np.float64)
     y, mag = a @ w.T, np.abs(a) @ np.abs(w).T
-    if t == "Q4_1":
-        # Q4_1 . Q8_1 uses the weight block's min times s = fp16(d * sum q), not
-        # min * sum(d16 * q): add the difference, block by block
-        mins = blocks.reshape(n, -1, 20)[:, :, 2:4].copy().view(np.float16).astype(np.float64)[..., 0]  # (n, nb)
+    if t in ("Q4_1", "Q5_1"):
+        # Q4_1 / Q5_1 . Q8_1 use the weight block's min times s = fp16(d * sum q),
+        # not min * sum(d16 * q): add the difference, block by block
+        mins = blocks.reshape(n, -1, ggufgen.BLOCK[t][1])[:, :, 2:4].copy().view(np.float16).astype(np.float64)[..., 0]  # (n, nb)
         corr = (s16 - d16 * q.sum(axis=2, keepdims=True))[..., 0].astype(np.float64)  # (m, nb)
         y = y + corr @ mins.T
         mag = mag + np.abs(s16[..., 0]).astype(np.float64) @ np.abs(mins).T
@@ -302,7 +302,7 @@ def test_bad_activations_raise(q40, bad, what):
 @pytest.mark.parametrize("args, status", [
     (("Q4_0", 24, 64, b"\0" * 10), "AMX_ERR_SIZE_MISMATCH"),
     (("Q4_0", 24, 48, b"\0" * 24 * 27), "AMX_ERR_BAD_SHAPE"),
-    (("Q5_0", 24, 64, b""), "AMX_ERR_UNSUPPORTED_TYPE"),
+    (("IQ2_XXS", 24, 256, b""), "AMX_ERR_UNSUPPORTED_TYPE"),
     ((1, 24, 64, b""), "AMX_ERR_UNSUPPORTED_TYPE"),
     ((2**40, 24, 64, b""), "AMX_ERR_UNSUPPORTED_TYPE"),
     ((2.0, 24, 64, b""), "AMX_ERR_INVALID_ARG"),

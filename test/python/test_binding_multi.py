@@ -17,9 +17,10 @@ import ggufgen
 K = 512  # a multiple of every type's block (32 and 256)
 
 # amxq.h: which non-scalar handles (AVX-512 VNNI and AMX) share a quantization
-_SHARED_CLASS = {"Q8_0": "q8_0+128", "IQ4_NL": "q8_0+128", "Q4_K": "q8_K+sums32", "Q5_K": "q8_K+sums32"}
+_SHARED_CLASS = {"Q8_0": "q8_0+128", "IQ4_NL": "q8_0+128", "Q5_0": "q8_0+128", "Q4_1": "q8_1", "Q5_1": "q8_1",
+                 "Q4_K": "q8_K+sums32", "Q5_K": "q8_K+sums32"}
 # scalar handles: ggml's activation type of each weight type
-_GGML_ACT = {"Q4_0": "Q8_0", "Q8_0": "Q8_0", "IQ4_NL": "Q8_0", "Q4_1": "Q8_1",
+_GGML_ACT = {"Q4_0": "Q8_0", "Q8_0": "Q8_0", "IQ4_NL": "Q8_0", "Q5_0": "Q8_0", "Q4_1": "Q8_1", "Q5_1": "Q8_1",
              "Q4_K": "Q8_K", "Q5_K": "Q8_K", "Q6_K": "Q8_K", "IQ4_XS": "Q8_K"}
 
 
@@ -47,7 +48,8 @@ def _x(rng, m, k=K):
 
 
 # QKV-like and gate/up-like sets: one k, n different, sharing and not
-SETS = [("Q4_K", "Q4_K", "Q6_K"), ("Q8_0", "IQ4_NL"), ("Q4_K", "Q5_K", "IQ4_XS", "Q4_0", "Q4_1", "Q8_0")]
+SETS = [("Q4_K", "Q4_K", "Q6_K"), ("Q8_0", "IQ4_NL"), ("Q4_K", "Q5_K", "IQ4_XS", "Q4_0", "Q4_1", "Q8_0"),
+        ("Q5_0", "Q8_0", "IQ4_NL", "Q5_1", "Q4_1")]
 
 
 @pytest.mark.parametrize("types", SETS, ids=["-".join(s) for s in SETS])

@@ -2,10 +2,12 @@
 Python implementation of the formats (a second implementation no one here
 wrote).
 
-- Q4_0, Q4_1, Q8_0: weights quantized by gguf-py's quantizer, decoded by both,
-  compared value for value (bitwise float32).
-- Q4_K, Q5_K, Q6_K, IQ4_XS (gguf-py has no quantizer for them): random valid
-  blocks with finite scales, decoded by both, compared value for value.
+- Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: weights quantized by gguf-py's quantizer,
+  decoded by both, compared value for value (bitwise float32).
+- Every type of the test generator (ggufgen.GENERATORS), the K-quants and IQ4
+  types among them (gguf-py has no quantizer for those): random valid blocks
+  with finite scales (random fifth bits for Q5_0 / Q5_1), decoded by both,
+  compared value for value.
 - Q8_0 activation quantizer: amxq follows ggml's x86 SIMD quantizer (scale
   127/amax, ties to even); gguf-py follows ggml's portable reference (scale
   1/d, ties away from zero). The fp16 scales must match exactly and the
@@ -19,7 +21,7 @@ import gguf  # noqa: F401  (installed by scripts/install-deps; a missing module 
 from gguf import GGMLQuantizationType as QT  # noqa: E402
 from gguf import quants  # noqa: E402
 
-from ggufgen import BLOCK, random_blocks  # noqa: E402
+from ggufgen import GENERATORS, random_blocks  # noqa: E402
 
 
 
@@ -36,7 +38,7 @@ def _assert_bitwise(ours, theirs, what):
     assert bad.size == 0, f"{what}: {bad.size} values differ, first at {bad[:5]}: ours {ours[bad[:5]]} gguf-py {theirs[bad[:5]]}"
 
 
-@pytest.mark.parametrize("name", ["Q4_0", "Q4_1", "Q8_0"])
+@pytest.mark.parametrize("name", ["Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"])
 def test_legacy_quantized_by_gguf_py(xcheck_tool, rng, name):
     rows = rng.standard_normal((64, 4096)).astype(np.float32) * rng.uniform(0.01, 3.0, (64, 1)).astype(np.float32)
     rows[3, :] = 0.0                     # all-zero blocks
@@ -47,7 +49,7 @@ def test_legacy_quantized_by_gguf_py(xcheck_tool, rng, name):
     assert ours.size == rows.size
 
 
-@pytest.mark.parametrize("name", ["Q4_K", "Q5_K", "Q6_K", "IQ4_XS", "IQ4_NL"])
+@pytest.mark.parametrize("name", list(GENERATORS))
 def test_random_blocks(xcheck_tool, rng, name):
     blocks = random_blocks(rng, name, 2048)
     ours, theirs = _decode_both(xcheck_tool, name, blocks)

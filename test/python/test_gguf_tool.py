@@ -23,8 +23,12 @@ import subprocess
 import numpy as np
 import pytest
 
+import amxq
 import gguf
 import ggufgen
+
+# the library's type table (amx_type_count / amx_type_at), not the generator's
+LIBRARY_TYPES = tuple(amxq.TYPES)
 
 
 def _tool_path(var, required=True):
@@ -72,7 +76,11 @@ def run(prog, *args, check_rc=None):
 
 
 def _supported_2d(tensors):
-    return [t for t in tensors if t[1] in ggufgen.SUPPORTED and len(t[2]) == 2]
+    return [t for t in tensors if t[1] in LIBRARY_TYPES and len(t[2]) == 2]
+
+
+def _types_of(tensors):
+    return {t[1] for t in tensors}
 
 
 def test_type_table_matches_gguf_py(tool):
@@ -137,8 +145,8 @@ def test_check_packs_and_checks_every_supported_tensor(checked_tool, which, requ
     assert float(m.group(2)) <= 1e-3
     # per type: count and GGUF bytes as written
     rows = _type_rows(out)
-    assert set(rows) == set(ggufgen.SUPPORTED), out
-    for t in ggufgen.SUPPORTED:
+    assert set(rows) == _types_of(want), out
+    for t in _types_of(want):
         mine = [x for x in want if x[1] == t]
         assert rows[t][0] == len(mine)
         assert rows[t][1] == sum(x[3].nbytes for x in mine)
@@ -148,6 +156,35 @@ def test_check_packs_and_checks_every_supported_tensor(checked_tool, which, requ
     assert f"skipped {len(skipped)} tensors:" in out
     for name, t, _, _ in skipped:
         assert re.search(rf"^  {re.escape(name)}\s+{t}\s", out, re.M), f"{name} not listed as skipped"
+    assert "FAILED" not in out
+
+
+def test_whole_model_every_library_type(checked_tool, tmp_path):
+    """The whole-model check: a model with a matrix of every type in the
+    library's table (amx_type_count / amx_type_at) plus F32 norms and a 1-D
+    rope_freqs. --check packs and checks every matrix and skips exactly the
+    tensors that are not matrices, listing each. Fails when the test
+    generator cannot make blocks of a type the library supports."""
+    missing = [t for t in LIBRARY_TYPES if t not in ggufgen.GENERATORS]
+    assert not missing, f"ggufgen.GENERATORS has no block generator for the library's {missing}"
+    path = tmp_path / "every-type.gguf"
+    tensors = ggufgen.write_model(path, types=LIBRARY_TYPES, unsupported=())
+    matrices = [x for x in tensors if len(x[2]) == 2]
+    others = [x for x in tensors if len(x[2]) != 2]
+    assert _types_of(matrices) == set(LIBRARY_TYPES) and others and _types_of(others) == {"F32"}
+    out = run(checked_tool, "--check", "--threads", 2, path, check_rc=0).stdout
+    m = re.search(r"^check: (\d+) tensors packed and checked, worst relative difference (\S+) .*: ok$", out, re.M)
+    assert m and int(m.group(1)) == len(matrices), out
+    assert float(m.group(2)) <= 1e-3
+    rows = _type_rows(out)
+    assert set(rows) == set(LIBRARY_TYPES), out
+    for t in LIBRARY_TYPES:
+        mine = [x for x in matrices if x[1] == t]
+        assert rows[t][:2] == (len(mine), sum(x[3].nbytes for x in mine)), (t, out)
+    assert f"skipped {len(others)} tensors:" in out, out
+    for name, t, _, _ in others:
+        assert re.search(rf"^  {re.escape(name)}\s+{t}\s", out, re.M), f"{name} not listed as skipped"
+    assert set(t for t, _ in _check_rows(out)) == set(LIBRARY_TYPES)
     assert "FAILED" not in out
 
 
@@ -261,7 +298,7 @@ def test_check_reaches_the_tiles_of_amx_handles(checked_tool, model):
     out = run(checked_tool, "--check", model[0], check_rc=0).stdout
     rows = _check_rows(out)
     types = {t for t, _ in rows}
-    assert types == set(ggufgen.SUPPORTED), out
+    assert types == _types_of(_supported_2d(model[1])), out
     amx = re.search(r"kernel families: ([\w, ]+);", out).group(1) == "amx"
     for t in types:
         ms = sorted(m for tt, m in rows if tt == t)
@@ -340,7 +377,7 @@ def test_save_then_check(checked_tool, packed, model):
     assert re.search(rf"^opened {n} of {n} tensors in place .*checksums verified", out, re.M), out
     assert re.search(rf"^check: {n} tensors opened and checked, worst relative difference \S+ .*: ok$", out, re.M), out
     assert f"check: the blocks of every image are {model[0]}'s: ok" in out
-    assert set(t for t, _ in _check_rows(out)) == set(ggufgen.SUPPORTED)
+    assert set(t for t, _ in _check_rows(out)) == _types_of(_supported_2d(model[1]))
     assert "FAILED" not in out
     assert "opened" in run(checked_tool, "--check", "--no-verify", packed, model[0], check_rc=0).stdout
 
@@ -354,7 +391,7 @@ def test_open_packed_file(checked_tool, packed, model):
                          re.M), out
         assert re.search(r"^first multiply: m=1 on token_embd.weight \(Q4_K, 260 x 256, \w+\) took", out, re.M), out
         rows = _type_rows(out)
-        assert set(rows) == set(ggufgen.SUPPORTED)
+        assert set(rows) == _types_of(_supported_2d(model[1]))
     listed = [line.split("\t") for line in run(checked_tool, "--list", packed, check_rc=0).stdout.splitlines()]
     entries = _parse_packed(packed.read_bytes())
     assert [(x[0], int(x[3]), int(x[4])) for x in listed] == [(e["name"], e["offset"], e["bytes"]) for e in entries]
