@@ -113,6 +113,7 @@ AMX_INLINE void unpack_blocks(const amx_type T, const legacy_ctx *c, int64_t p, 
             AMX_COUNT(unpack_mem, 16);
         } else if (T == AMX_TYPE_Q5_0 || T == AMX_TYPE_Q5_1) {
             /* VNNI row v = 2L + h (nibble line L, low or high) is B row 4h + L */
+#pragma GCC unroll 8
             for (int v = 0; v < 8; v++) {
                 const __m512i line = _mm512_loadu_si512(q + LEGACY_Q5_NIBBLES + 64 * (v / 2));
                 __m512i u = q5_row(T, line, q, v);
