@@ -3,7 +3,8 @@
  * test's own encoder from the integer values we want (written from the GGUF
  * format description, not from the library), decoded by amx_dequantize, and
  * compared with scale * value computed here. Covers -128 in Q8_0, all-zero
- * blocks, negative and zero scales, every nibble and high-bit position.
+ * blocks, negative and zero scales, every nibble and high-bit position
+ * (Q5_0 / Q5_1 and Q5_K's fifth bits, Q6_K's two high bits).
  */
 #include <string.h>
 
@@ -55,6 +56,39 @@ static void test_q4_1(void) {
     for (int j = 0; j < 32; j++) want[j] = (float)q[j] * d + m;
     decode(AMX_TYPE_Q4_1, &b, sizeof b, got, 32);
     check_equal("Q4_1", got, want, 32);
+}
+
+/* Q5_0 / Q5_1: element j's low 4 bits in the nibble of qs[j % 16] (low
+ * for j < 16, high otherwise), its 5th bit at bit j of the little-endian
+ * 32-bit qh. Two blocks whose values run over 0..31 in different orders, so
+ * every qh bit is set in one and clear in the other somewhere. */
+static void test_q5(int one) {
+    uint8_t raw[2][24];
+    int q[2][32];
+    const float d[2] = {h(0.5f), h(-0.75f)}, m[2] = {h(-3.0f), h(0.125f)};
+    const size_t bb = one ? sizeof(block_q5_1) : sizeof(block_q5_0), qh_at = one ? 4 : 2;
+    for (int i = 0; i < 2; i++) {
+        uint16_t d16 = fp32_to_fp16(d[i]), m16 = fp32_to_fp16(m[i]);
+        memcpy(raw[i], &d16, 2);
+        if (one) memcpy(raw[i] + 2, &m16, 2);
+        uint32_t qh = 0;
+        for (int j = 0; j < 32; j++) {
+            q[i][j] = i ? 31 - (j * 5) % 32 : (j * 11 + 3) % 32;
+            qh |= (uint32_t)(q[i][j] >> 4) << j;
+        }
+        for (int b = 0; b < 4; b++) raw[i][qh_at + b] = (uint8_t)(qh >> (8 * b));
+        for (int j = 0; j < 16; j++)
+            raw[i][qh_at + 4 + j] = (uint8_t)((q[i][j] & 15) | ((q[i][j + 16] & 15) << 4));
+    }
+    uint8_t blocks[48];
+    memcpy(blocks, raw[0], bb);
+    memcpy(blocks + bb, raw[1], bb);
+    float got[64], want[64];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 32; j++)
+            want[i * 32 + j] = one ? (float)q[i][j] * d[i] + m[i] : (float)(q[i][j] - 16) * d[i];
+    decode(one ? AMX_TYPE_Q5_1 : AMX_TYPE_Q5_0, blocks, 2 * bb, got, 64);
+    check_equal(one ? "Q5_1" : "Q5_0", got, want, 64);
 }
 
 static void test_q8_0(void) {
@@ -201,6 +235,8 @@ static void test_zero_blocks(void) {
 int main(void) {
     test_q4_0();
     test_q4_1();
+    test_q5(0);
+    test_q5(1);
     test_q8_0();
     test_kquant45(0);
     test_kquant45(1);
