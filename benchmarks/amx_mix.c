@@ -59,15 +59,19 @@ static int is_legacy(amx_type t) { return amx_type_block_size(t) == 32; }
  * multiply, subtract); A rows copied into a scratch tile per sub-block (16
  * loads + 16 stores per A tile, shared by 2 column tiles), B unpacked per
  * sub-block and 32-row block (~3 ops per line for Q4_K, 6 Q5_K, 7 Q6_K,
- * 4 IQ4_XS; 8 lines of 32 K, shared by 2 row tiles). */
+ * 4 IQ4_XS; 8 lines of 32 K, shared by 2 row tiles). ggml has no AMX
+ * kernel for Q5_0, Q5_1 or IQ4_NL (tech_brief 1.7): for them the model is
+ * its Q4 scheme, Q5_1 with Q4_1's min term, and Q5's unpack at ~8 ops per
+ * line (the fifth bit merged, as Q5_K's 6 against Q4_K's 3). */
 static mix ggml_model(amx_type t) {
     mix g = {0};
     if (is_legacy(t)) {
+        const int has_min = t == AMX_TYPE_Q4_1 || t == AMX_TYPE_Q5_1, q5 = t == AMX_TYPE_Q5_0 || t == AMX_TYPE_Q5_1;
         g.useful_per_tdp = g.hw_per_tdp = 16 * 16 * 32;
         g.tdp = g.loads = g.stores = g.zero = 1000.0 / g.useful_per_tdp;
-        g.epi_alu = 16 * (t == AMX_TYPE_Q4_1 ? 4 : 3);
-        g.epi_mem = 16 * (t == AMX_TYPE_Q4_1 ? 5 : 4);
-        g.unpack_alu = t == AMX_TYPE_Q8_0 ? 0 : 4 * 5 / 2.0;
+        g.epi_alu = 16 * (has_min ? 4 : 3);
+        g.epi_mem = 16 * (has_min ? 5 : 4);
+        g.unpack_alu = t == AMX_TYPE_Q8_0 ? 0 : 4 * (q5 ? 8 : 5) / 2.0;
         g.unpack_mem = t == AMX_TYPE_Q8_0 ? 0 : (4 + 8) / 2.0;
     } else {
         const int q6 = t == AMX_TYPE_Q6_K, mins = t == AMX_TYPE_Q4_K || t == AMX_TYPE_Q5_K;
