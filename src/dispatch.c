@@ -14,18 +14,20 @@
      .impl = &(const ref_kind){"ref_gemm_" #tn "_1x1"}, .pack_rows = REF_PACK_ROWS,                  \
      .packed_size = amxq_ref_packed_size, .pack = amxq_ref_pack, .unpack = amxq_ref_unpack,           \
      .act_size = amxq_ref_act_size, .quantize = amxq_ref_quantize,                                    \
-     .act_format = amxq_ref_act_format, .select = amxq_ref_select}
+     .act_format = amxq_ref_act_format, .act_copy_row = amxq_ref_act_copy_row,                         \
+     .select = amxq_ref_select}
 
 /* The legacy and K-quant layouts, packers and quantizers, shared by a type's
  * VNNI and AMX rows, so a workspace quantized for either serves both */
 #define LEGACY_PARTS                                                                                 \
     .pack_rows = LEGACY_PANEL_ROWS, .packed_size = amxq_legacy_packed_size, .pack = amxq_legacy_pack, \
     .unpack = amxq_legacy_unpack, .act_size = amxq_vnni_legacy_act_size,                               \
-    .quantize = amxq_vnni_legacy_quantize, .act_format = amxq_vnni_legacy_act_format
+    .quantize = amxq_vnni_legacy_quantize, .act_format = amxq_vnni_legacy_act_format,                 \
+    .act_copy_row = amxq_vnni_legacy_act_copy_row
 #define KQ_PARTS                                                                                     \
     .pack_rows = KQ_PANEL, .packed_size = amxq_kq_packed_size, .pack = amxq_kq_pack,                  \
     .unpack = amxq_kq_unpack, .act_size = amxq_vnni_q8K_act_size, .quantize = amxq_vnni_q8K_quantize, \
-    .act_format = amxq_vnni_q8K_act_format
+    .act_format = amxq_vnni_q8K_act_format, .act_copy_row = amxq_vnni_q8K_act_copy_row
 
 #define VNNI_LEGACY_ROW(T, tn)                                                                     \
     {.name = "vnni512_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AVX512_VNNI, .layout = #tn "p16", \

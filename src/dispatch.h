@@ -47,6 +47,13 @@ struct amxq_variant {
      * same k, fill identical workspaces, so one quantization serves both
      * (amx_weights_share_activations, amx_gemm_q_multi). */
     uint32_t (*act_format)(const amx_weights *w);
+    /* Copies row i_src of an m_src-row workspace to row i_dst of an m_dst-row
+     * workspace: afterwards dst's row holds exactly what quantize would have
+     * written there. The expert call quantizes each activation row once and
+     * copies it to every expert the row goes to. Optional: without it (NULL)
+     * that call quantizes the row again for each expert (the same bytes). */
+    void (*act_copy_row)(const amx_weights *w, const void *src, int64_t m_src, int64_t i_src, void *dst,
+                         int64_t m_dst, int64_t i_dst);
 
     /* The plan for an m-row multiply (m >= 1) with these options. */
     void (*select)(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);

@@ -39,6 +39,12 @@ struct amx_weights {
     void *owned;                    /* what amx_weights_free releases: an allocation
                                        (LIBRARY) or a mapping of owned_bytes (MAPPED) */
     size_t owned_bytes;
+    /* Expert handles (amx_pack_experts): n_expert matrices of n x k, each
+     * packed as its own payload of expert_stride bytes, one after the other
+     * from data. 0 for a plain matrix handle. Kernels never see an expert
+     * handle: the core hands them one expert's view (amxq_expert_view). */
+    int64_t n_expert;
+    size_t expert_stride;
 };
 #define AMXQ_WEIGHTS_MAGIC 0x616d78712d777431ull
 
@@ -57,6 +63,16 @@ typedef struct amxq_plan amxq_plan;
 typedef void (*amxq_compute_fn)(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws,
                                 float *y, int64_t ldy, int64_t item0, int64_t item1);
 
+/* How a plan numbers its items over the grid of (row block, column block)
+ * rectangles. The core needs it to find the outputs of a range of items
+ * (the epilogue, the expert call's scatter); a plan that leaves it unset
+ * cannot run those calls (they return AMX_ERR_UNSUPPORTED_TYPE). */
+typedef enum {
+    AMXQ_ITEMS_UNSET = 0,
+    AMXQ_ITEMS_ROWS_FASTEST = 1, /* item = column block * row_blocks + row block */
+    AMXQ_ITEMS_COLS_FASTEST = 2  /* item = row block * column_blocks + column block */
+} amxq_item_order;
+
 struct amxq_plan {
     const char *kernel;      /* the name of the kernel that runs */
     int64_t rows_block;      /* activation rows per work item */
@@ -65,6 +81,7 @@ struct amxq_plan {
     amxq_compute_fn compute;
     const void *impl;        /* the family descriptor compute runs with */
     int32_t prefetch_m1;     /* software prefetch at m = 1 (from amxq_call_opts) */
+    amxq_item_order order;   /* how items map to rectangles */
 };
 
 /* Balanced contiguous split of n items over nth workers. */

@@ -55,6 +55,15 @@ static int64_t n_chunks(const amx_weights *w) { return (w->n + REF_ROWS_PER_UNIT
 /* ggml's activation blocks for the type: Q8_0, Q8_1 or Q8_K. */
 uint32_t amxq_ref_act_format(const amx_weights *w) { return (uint32_t)amxq_type_info(w->type)->act; }
 
+/* Rows of ggml's activation blocks, one after the other. */
+void amxq_ref_act_copy_row(const amx_weights *w, const void *src, int64_t m_src, int64_t i_src, void *dst,
+                           int64_t m_dst, int64_t i_dst) {
+    (void)m_src;
+    (void)m_dst;
+    const size_t ab = amxq_ref_act_row_bytes(w->type, w->k);
+    memcpy((uint8_t *)dst + (size_t)i_dst * ab, (const uint8_t *)src + (size_t)i_src * ab, ab);
+}
+
 /* Items: (REF_M_CHUNK rows) x (REF_ROWS_PER_UNIT columns), columns fastest. */
 static void ref_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
                         int64_t ldy, int64_t it0, int64_t it1) {
@@ -82,5 +91,6 @@ void amxq_ref_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts
         .n_items = n_chunks(w) * ((m + REF_M_CHUNK - 1) / REF_M_CHUNK),
         .compute = ref_compute,
         .impl = kind,
+        .order = AMXQ_ITEMS_COLS_FASTEST,
     };
 }

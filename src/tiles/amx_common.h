@@ -98,6 +98,7 @@ static inline void amx_tile_plan(const amx_weights *w, int64_t m, const char *ke
         .n_items = amx_tile_items(w, m),
         .compute = compute,
         .impl = impl,
+        .order = AMXQ_ITEMS_ROWS_FASTEST,
     };
 }
 

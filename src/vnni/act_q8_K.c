@@ -141,6 +141,17 @@ size_t amxq_vnni_q8K_act_size(const amx_weights *w, int64_t m) { return amxq_act
 
 uint32_t amxq_vnni_q8K_act_format(const amx_weights *w) { return (uint32_t)amxq_act_q8K_sums_for(w->type); }
 
+/* A row lives in the three arrays (act_q8_K.h): quants, scales, sum records. */
+void amxq_vnni_q8K_act_copy_row(const amx_weights *w, const void *src, int64_t m_src, int64_t i_src, void *dst,
+                                int64_t m_dst, int64_t i_dst) {
+    const act_q8K_view s = amxq_act_q8K_layout((void *)src, m_src, w->k);
+    const act_q8K_view d = amxq_act_q8K_layout(dst, m_dst, w->k);
+    memcpy(d.q + i_dst * w->k, s.q + i_src * w->k, (size_t)w->k);
+    memcpy(d.d + i_dst * d.kb, s.d + i_src * s.kb, (size_t)s.kb * sizeof(float));
+    memcpy(d.s + (size_t)(i_dst * d.kb) * Q8K_SUMS_BYTES, s.s + (size_t)(i_src * s.kb) * Q8K_SUMS_BYTES,
+           (size_t)s.kb * Q8K_SUMS_BYTES);
+}
+
 void amxq_vnni_q8K_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
                        int64_t m0, int64_t m1) {
     amxq_act_q8K_quantize(x, ldx, m, w->k, ws, m0, m1, amxq_act_q8K_sums_for(w->type));

@@ -70,6 +70,8 @@ act_q8K_sums amxq_act_q8K_sums_for(amx_type type);
 size_t amxq_vnni_q8K_act_size(const amx_weights *w, int64_t m);
 /* The sums records the type's kernels read (act_q8K_sums). */
 uint32_t amxq_vnni_q8K_act_format(const amx_weights *w);
+void amxq_vnni_q8K_act_copy_row(const amx_weights *w, const void *src, int64_t m_src, int64_t i_src, void *dst,
+                                int64_t m_dst, int64_t i_dst);
 void amxq_vnni_q8K_quantize(const amx_weights *w, const float *x, int64_t ldx, int64_t m, void *ws,
                        int64_t m0, int64_t m1);
 

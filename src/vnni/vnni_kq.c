@@ -168,6 +168,7 @@ void amxq_vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, cons
         .compute = kq_compute,
         .impl = f,
         .prefetch_m1 = opts->kq_decode_prefetch,
+        .order = AMXQ_ITEMS_COLS_FASTEST,
     };
 }
 

@@ -237,6 +237,18 @@ uint32_t amxq_vnni_legacy_act_format(const amx_weights *w) {
     return (uint32_t)amxq_type_info(w->type)->act << 16 | (uint32_t)legacy_geometry(w->type, w->kb).zero;
 }
 
+/* A row lives in the three arrays (act_q8.h): its quants, its scales, its aux. */
+void amxq_vnni_legacy_act_copy_row(const amx_weights *w, const void *src, int64_t m_src, int64_t i_src,
+                                   void *dst, int64_t m_dst, int64_t i_dst) {
+    const act_q8_layout ls = act_q8_layout_for(m_src, w->k), ld = act_q8_layout_for(m_dst, w->k);
+    const uint8_t *s = src;
+    uint8_t *d = dst;
+    const size_t kbb = (size_t)ls.kb_stride * 4;
+    memcpy(d + i_dst * ld.qs_stride, s + i_src * ls.qs_stride, (size_t)ls.qs_stride);
+    memcpy(d + ld.d_off + (size_t)i_dst * kbb, s + ls.d_off + (size_t)i_src * kbb, kbb);
+    memcpy(d + ld.aux_off + (size_t)i_dst * kbb, s + ls.aux_off + (size_t)i_src * kbb, kbb);
+}
+
 static int64_t n_panels(const amx_weights *w) { return (w->n + LEGACY_PANEL_ROWS - 1) / LEGACY_PANEL_ROWS; }
 
 /* Items: (group of panels) x (row chunk), rows fastest. Decode (m <= MR_MAX)
@@ -293,6 +305,7 @@ void amxq_vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, i
         .n_items = (n_panels(w) + gp - 1) / gp * ((m + rows - 1) / rows),
         .compute = legacy_compute,
         .impl = kind,
+        .order = AMXQ_ITEMS_ROWS_FASTEST,
     };
 }
 

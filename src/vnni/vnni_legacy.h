@@ -17,6 +17,8 @@ void amxq_vnni_legacy_quantize(const amx_weights *w, const float *x, int64_t ldx
                           int64_t m0, int64_t m1);
 /* Q8_0 or Q8_1 blocks, and the zero point the compensation sums use. */
 uint32_t amxq_vnni_legacy_act_format(const amx_weights *w);
+void amxq_vnni_legacy_act_copy_row(const amx_weights *w, const void *src, int64_t m_src, int64_t i_src,
+                                   void *dst, int64_t m_dst, int64_t i_dst);
 void amxq_vnni_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
 /* The plan with an explicit descriptor: the AMX rows' path for small m. */
 void amxq_vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_t m, amxq_plan *out);
