@@ -48,7 +48,7 @@ extern "C" {
 
 /* The version of this header. amx_version() returns the library's own. */
 #define AMXQ_VERSION_MAJOR 0
-#define AMXQ_VERSION_MINOR 2
+#define AMXQ_VERSION_MINOR 3
 #define AMXQ_VERSION_PATCH 0
 
 /* Status codes. AMX_OK is 0; every failure leaves the caller's memory as it
@@ -106,16 +106,36 @@ typedef struct amx_pack_opts {
     uint32_t flags;    /* reserved, must be 0 */
 } amx_pack_opts;
 
-/* Options for amx_gemm_q(). Set size = sizeof(amx_gemm_opts). NULL = defaults. */
+/* Options for amx_gemm_q() and every other multiply. Set size =
+ * sizeof(amx_gemm_opts). NULL = defaults.
+ *
+ * The epilogue (added in 0.3): with r = the product x . W^T as the call
+ * computes it, each output element j of a row becomes
+ *     t = r[j]                   ;
+ *     t = t + bias[j]            if bias is set;
+ *     y[j] = y_old[j] + t        if AMX_GEMM_ACCUMULATE, else y[j] = t;
+ * in that order, one float addition each: bitwise what a separate pass
+ * would give (y = x . W^T; then y[j] += bias[j]; then y = y_old + y). NaN
+ * or Inf in bias or y_old propagate as IEEE addition says. A failing call
+ * still writes nothing. amx_gemm_q_multi reads `bias` as every handle's n
+ * floats one after the other (w[0]'s, then w[1]'s, ...: a fused QKV bias);
+ * amx_gemm_q_experts as n_expert rows of n floats (expert e's at
+ * bias + e * n). */
 typedef struct amx_gemm_opts {
     uint32_t size;     /* sizeof(amx_gemm_opts) as the caller compiled it */
     int32_t n_threads; /* threads for this call (library pool); 0 = 1; at most 1024 */
-    uint32_t flags;    /* reserved, must be 0 */
+    uint32_t flags;    /* AMX_GEMM_* below (0.3); other bits must be 0 */
     int32_t amx_min_m; /* AMX handles only: smallest m that runs on AMX tiles; smaller m
                           runs the AVX-512 VNNI kernels. 0 = the handle's default (see
                           amx_weights_info.amx_min_m); added in 0.1, callers that pass
                           a 12-byte struct get the default */
+    const float *bias; /* n floats added to every output row, or NULL (the default); added
+                          in 0.3, callers that pass a 16-byte struct get NULL. Must not
+                          overlap y */
 } amx_gemm_opts;
+/* amx_gemm_opts.flags: y += x . W^T (y is read, then written) instead of
+ * y = x . W^T. Libraries before 0.3 refuse it (AMX_ERR_INVALID_ARG). */
+#define AMX_GEMM_ACCUMULATE 1u
 
 /*
  * Packs n rows of k GGUF-quantized weights for fast multiplication.
@@ -159,6 +179,14 @@ AMXQ_API amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const 
  *   92  uint32    0
  *   96  uint64    checksum of the header (with this field zero) and the payload
  *   104 uint8[24] 0
+ * Image format 2 (added in 0.3) is an expert tensor (amx_pack_experts): the
+ * same header with format version 2 and, at offset 104, an int64 n_expert
+ * >= 1 (bytes 112-127 zero); n and k are one expert's; the payload is the
+ * n_expert payloads that n x k matrices of this layout would have, one
+ * after the other in expert order, each a multiple of 64 bytes. A matrix
+ * image is still format 1, byte for byte as before, so older libraries read
+ * every matrix image this one writes, and refuse expert images with
+ * AMX_ERR_VERSION. This library reads both formats.
  * The checksum is a 64-bit hash of each 1 MiB chunk of the payload, then of
  * the header and those chunk hashes (so it can be computed in parallel); it
  * detects corruption, it is not a signature. Opening and using any image,
@@ -359,6 +387,98 @@ AMXQ_API amx_status amx_gemm_q_multi(const amx_weights *const *w, int32_t count,
                                      int64_t ldx, float *const *y, const int64_t *ldy,
                                      const amx_gemm_opts *opts);
 
+/* ---- Expert tensors (mixture of experts) ---------------------------------
+ *
+ * An expert tensor is n_expert matrices of n rows of k weights, stored as a
+ * GGUF file stores a 3-D tensor of ne = {k, n, n_expert}: expert 0's n x k
+ * blocks (row-major, as amx_pack_weights takes them), then expert 1's, and
+ * so on. One handle holds all of them; its image (format 2, above) saves,
+ * opens and repacks like any other, and amx_weights_query reports n_expert.
+ * amx_weights_unpack writes every expert's blocks back, in that order.
+ * A matrix-only call (amx_gemm_q, the split API, amx_gemm_q_multi) on an
+ * expert handle, or an expert call on a matrix handle, gives
+ * AMX_ERR_INVALID_ARG. amx_gemm_kernel(w, m, opts) on an expert handle names
+ * the kernel an expert routed m rows runs.
+ */
+
+/* amx_pack_weights for an expert tensor: n_expert >= 1 matrices of n x k,
+ * data_size = n_expert * n * (k / block) * block_bytes. Same options,
+ * statuses and rules; n_expert < 1 gives AMX_ERR_INVALID_ARG, and n_expert
+ * above 2^20, or n_expert * n * k above 2^50, AMX_ERR_BAD_SHAPE. */
+AMXQ_API amx_status amx_pack_experts(amx_type type, int64_t n_expert, int64_t n, int64_t k, const void *data,
+                                     size_t data_size, const amx_pack_opts *opts, amx_weights **out);
+/* amx_pack_size and amx_pack_weights_into for an expert tensor. */
+AMXQ_API amx_status amx_pack_experts_size(amx_type type, int64_t n_expert, int64_t n, int64_t k,
+                                          const amx_pack_opts *opts, size_t *bytes, size_t *align);
+AMXQ_API amx_status amx_pack_experts_into(amx_type type, int64_t n_expert, int64_t n, int64_t k,
+                                          const void *data, size_t data_size, const amx_pack_opts *opts,
+                                          void *dst, size_t dst_size, amx_weights **out);
+
+/*
+ * The expert multiply, ggml's mul_mat_id: every row of x goes to the
+ * n_ids_per_row experts that its ids name, and each (row, slot) pair has its
+ * own output row:
+ *
+ *     for 0 <= i < m, 0 <= s < n_ids_per_row, with e = ids[i * n_ids_per_row + s]:
+ *         y[(i * n_ids_per_row + s) * ldy + j] = sum_k x[i * ldx + k] * W_e[j][k]   (0 <= j < n)
+ *
+ * This is ggml_mul_mat_id(as, b, ids) for as of ne {k, n, n_expert}, ids of
+ * ne {n_ids_per_row, m} (I32, contiguous), b of ne {k, 1, m} (one row of b
+ * per token, broadcast to every slot) and its result of ne {n, n_ids_per_row,
+ * m}: y holds m * n_ids_per_row rows, slot-major within a token, exactly the
+ * order of ggml's contiguous result. (ggml also lets b have one row per slot,
+ * ne {k, n_ids_per_row, m}: pass those rows as m * n_ids_per_row rows of x
+ * with n_ids_per_row = 1.)
+ *
+ * An id may repeat within a row (the row then goes to that expert twice,
+ * each slot with its own output row); an expert may get no row. Every output
+ * row is bitwise what amx_gemm_q on expert e alone, with the rows routed to
+ * it (in order of i, then s) as its x, writes for that row, opts included:
+ * x is quantized once, the rows are grouped by expert, and each expert with
+ * rows runs the kernel amx_gemm_q would run for that many rows (on AMX
+ * handles: tiles from amx_min_m rows, VNNI below). The epilogue reads bias as
+ * n_expert rows of n floats: the slot's expert's row is added.
+ *
+ * Checked before anything is written, in this order: the handle (an expert
+ * handle) and options, m >= 0, n_ids_per_row in [1, 4096] and
+ * m * n_ids_per_row < 2^31, x (ldx >= k), ids, y (m * n_ids_per_row rows,
+ * ldy >= n), then every id in [0, n_expert) (AMX_ERR_INVALID_ARG for any of
+ * these); AMX_ERR_NO_MEMORY. m = 0 does nothing. n_threads of the library's
+ * pool share the work over experts and output columns; the result does not
+ * depend on it.
+ */
+AMXQ_API amx_status amx_gemm_q_experts(const amx_weights *w, int64_t m, const float *x, int64_t ldx,
+                                       const int32_t *ids, int32_t n_ids_per_row, float *y, int64_t ldy,
+                                       const amx_gemm_opts *opts);
+
+/*
+ * The expert multiply on the caller's threads, in the two steps of the split
+ * API above and under its contract (workspace, shares, order, results,
+ * validation), with these differences:
+ *   - the workspace holds the rows grouped by expert and their products
+ *     before they go to y, so its size depends on the routing: ask with the
+ *     ids of this multiply (or with any ids routing as many rows to each
+ *     expert). Both steps check ws_size against these ids' need.
+ *   - quantize shares are rows of x; compute shares are the work items of
+ *     every expert that got rows, expert after expert, so that a share may
+ *     span experts and an expert's columns spread over shares.
+ *   - each step reads ids; they must not change between the steps.
+ *   - the compute step writes the workspace too (each share the products of
+ *     its own items, before they go to y), so its ws is not const.
+ *   - AMX_ERR_NO_MEMORY is possible in both steps (each takes a small
+ *     routing table of n_expert + 2 * m * n_ids_per_row integers from the
+ *     heap), before the share writes anything.
+ * Results are bitwise amx_gemm_q_experts' for every nth of either step.
+ */
+AMXQ_API amx_status amx_gemm_experts_workspace_size(const amx_weights *w, int64_t m, const int32_t *ids,
+                                                    int32_t n_ids_per_row, size_t *bytes);
+AMXQ_API amx_status amx_gemm_experts_quantize(const amx_weights *w, int64_t m, const float *x, int64_t ldx,
+                                              const int32_t *ids, int32_t n_ids_per_row, void *ws,
+                                              size_t ws_size, int32_t ith, int32_t nth);
+AMXQ_API amx_status amx_gemm_experts_compute(const amx_weights *w, int64_t m, const int32_t *ids,
+                                             int32_t n_ids_per_row, void *ws, size_t ws_size, float *y,
+                                             int64_t ldy, int32_t ith, int32_t nth, const amx_gemm_opts *opts);
+
 /* Frees a handle. NULL is fine. */
 AMXQ_API void amx_weights_free(amx_weights *w);
 
@@ -381,6 +501,8 @@ typedef struct amx_weights_info {
     const char *kernel;    /* variant name, e.g. "vnni512_q4_0"; static storage */
     const char *layout;    /* packed layout name, e.g. "q4_0p16"; static storage */
     amx_memory memory;     /* who owns the packed bytes; added in 0.2 */
+    int64_t n_expert;      /* expert handles (amx_pack_experts): the number of experts,
+                              each n x k; 0 for a matrix handle; added in 0.3 */
 } amx_weights_info;
 
 /* Fills *info. AMX_ERR_INVALID_ARG on a NULL or invalid handle, NULL info or

@@ -22,8 +22,10 @@
 
 /* The first published size of amx_gemm_opts. */
 #define GEMM_OPTS_V0_SIZE 12u
-/* Below this many activation values the caller's thread quantizes alone. */
-#define PARALLEL_QUANTIZE_MIN ((int64_t)1 << 16)
+#define PARALLEL_QUANTIZE_MIN AMXQ_PARALLEL_QUANTIZE_MIN
+/* Accumulating compute shares save the outputs they overwrite in pieces of
+ * at most this many floats (one item more when an item is larger). */
+#define EPILOGUE_PIECE ((int64_t)1 << 16)
 /* Workspaces larger than this are released after the call. */
 #define WORKSPACE_KEEP_MAX ((size_t)64 << 20)
 
@@ -122,21 +124,24 @@ amx_status amxq_read_pack_opts(const amx_pack_opts *o, amx_pack_opts *r) {
     return AMX_OK;
 }
 
-static amx_status read_gemm_opts(const amx_gemm_opts *o, amx_gemm_opts *r) {
+amx_status amxq_read_gemm_opts(const amx_gemm_opts *o, amx_gemm_opts *r) {
     *r = (amx_gemm_opts){.size = sizeof *r};
     if (o && !amxq_copy_opts(r, sizeof *r, o, GEMM_OPTS_V0_SIZE)) return AMX_ERR_INVALID_ARG;
-    if (r->n_threads < 0 || r->n_threads > AMXQ_MAX_THREADS || r->flags || r->amx_min_m < 0)
+    if (r->n_threads < 0 || r->n_threads > AMXQ_MAX_THREADS || (r->flags & ~AMX_GEMM_ACCUMULATE) ||
+        r->amx_min_m < 0)
         return AMX_ERR_INVALID_ARG;
     if (r->n_threads == 0) r->n_threads = 1;
     return AMX_OK;
 }
+#define read_gemm_opts amxq_read_gemm_opts
 
 /* The per-call options as kernels see them: amx_min_m from the call, else
  * the handle's default. */
-static amxq_call_opts call_opts(const amx_weights *w, const amx_gemm_opts *o) {
+amxq_call_opts amxq_call_opts_of(const amx_weights *w, const amx_gemm_opts *o) {
     return (amxq_call_opts){.amx_min_m = o->amx_min_m ? o->amx_min_m : w->amx_min_m,
                             .kq_decode_prefetch = amxq_tuning_get()->kq_decode_prefetch};
 }
+#define call_opts amxq_call_opts_of
 
 const char *amx_gemm_kernel(const amx_weights *w, int64_t m, const amx_gemm_opts *opts) {
     amx_gemm_opts o;
@@ -179,12 +184,17 @@ typedef struct {
     void *ws;
     int32_t n_threads; /* library pool threads (amx_gemm_q only) */
     amxq_plan plan;    /* the one kernel decision of this call */
+    const float *bias; /* n floats, or NULL */
+    int accumulate;    /* y = y_old + result */
+    float *saved;      /* pool calls that accumulate: m x n floats where the
+                          shares save the outputs they overwrite; NULL: each
+                          share uses its thread's scratch */
 } gemm_job;
 
 /* Share ith of nth of n work items: amxq_split's balanced contiguous ranges,
  * computed without overflow for any int32 nth (amx_gemm_q's nth is small, the
  * caller's can be anything). */
-static void share_range(int64_t n, int32_t ith, int32_t nth, int64_t *b, int64_t *e) {
+void amxq_share_range(int64_t n, int32_t ith, int32_t nth, int64_t *b, int64_t *e) {
     if (n <= INT64_MAX / nth) {
         amxq_split(n, ith, nth, b, e);
     } else {
@@ -193,50 +203,137 @@ static void share_range(int64_t n, int32_t ith, int32_t nth, int64_t *b, int64_t
     }
 }
 
+#define share_range amxq_share_range
+
+void amxq_item_rect(const amxq_plan *p, int64_t m, int64_t n, int64_t it, int64_t *r0, int64_t *r1,
+                    int64_t *c0, int64_t *c1) {
+    const int64_t rbs = (m + p->rows_block - 1) / p->rows_block, cbs = (n + p->cols_block - 1) / p->cols_block;
+    const int64_t rb = p->order == AMXQ_ITEMS_ROWS_FASTEST ? it % rbs : it / cbs;
+    const int64_t cb = p->order == AMXQ_ITEMS_ROWS_FASTEST ? it / rbs : it % cbs;
+    *r0 = rb * p->rows_block;
+    *r1 = *r0 + p->rows_block < m ? *r0 + p->rows_block : m;
+    *c0 = cb * p->cols_block;
+    *c1 = *c0 + p->cols_block < n ? *c0 + p->cols_block : n;
+}
+
+/* Outputs items [i0, i1) write. */
+static int64_t items_area(const gemm_job *j, int64_t i0, int64_t i1) {
+    int64_t a = 0, r0, r1, c0, c1;
+    for (int64_t it = i0; it < i1; it++) {
+        amxq_item_rect(&j->plan, j->m, j->w->n, it, &r0, &r1, &c0, &c1);
+        a += (r1 - r0) * (c1 - c0);
+    }
+    return a;
+}
+
+/* Items [i0, i1) with the epilogue: the outputs they will overwrite saved to
+ * `saved` (accumulate; rectangle after rectangle, in item order), the
+ * kernel's results written, then each output made amxq_epilogue of them. */
+static void compute_items_epilogue(const gemm_job *j, int64_t i0, int64_t i1, float *saved) {
+    int64_t r0, r1, c0, c1;
+    float *o = saved;
+    for (int64_t it = i0; it < i1 && j->accumulate; it++) {
+        amxq_item_rect(&j->plan, j->m, j->w->n, it, &r0, &r1, &c0, &c1);
+        for (int64_t r = r0; r < r1; r++, o += c1 - c0)
+            memcpy(o, j->y + r * j->ldy + c0, sizeof(float) * (size_t)(c1 - c0));
+    }
+    j->plan.compute(&j->plan, j->w, j->m, j->ws, j->y, j->ldy, i0, i1);
+    o = saved;
+    for (int64_t it = i0; it < i1; it++) {
+        amxq_item_rect(&j->plan, j->m, j->w->n, it, &r0, &r1, &c0, &c1);
+        for (int64_t r = r0; r < r1; r++) {
+            float *yr = j->y + r * j->ldy;
+            for (int64_t c = c0; c < c1; c++)
+                yr[c] = amxq_epilogue(yr[c], j->bias ? j->bias + c : NULL, j->accumulate ? o++ : NULL);
+        }
+    }
+}
+
+/* Items [i0, i1) of a call. Without an epilogue the kernel writes y and that
+ * is all. Accumulating shares save what they overwrite: in the call's buffer
+ * (pool calls, which took it before writing anything), else in the thread's
+ * scratch, taken before this share writes anything (AMX_ERR_NO_MEMORY if it
+ * cannot be), piece by piece so that it stays small. */
+static amx_status compute_items(const gemm_job *j, int64_t i0, int64_t i1) {
+    if (!j->bias && !j->accumulate) {
+        j->plan.compute(&j->plan, j->w, j->m, j->ws, j->y, j->ldy, i0, i1);
+        return AMX_OK;
+    }
+    if (!j->accumulate) {
+        compute_items_epilogue(j, i0, i1, NULL);
+        return AMX_OK;
+    }
+    if (j->saved) {
+        compute_items_epilogue(j, i0, i1, j->saved + items_area(j, 0, i0));
+        return AMX_OK;
+    }
+    /* the largest piece first, so the one allocation happens before any write */
+    int64_t piece_max = 0;
+    for (int64_t a = i0, b; a < i1; a = b) {
+        int64_t area = 0;
+        for (b = a; b < i1 && (b == a || area + items_area(j, b, b + 1) <= EPILOGUE_PIECE); b++)
+            area += items_area(j, b, b + 1);
+        if (area > piece_max) piece_max = area;
+    }
+    float *saved = amxq_scratch_get(AMXQ_SCRATCH_EPILOGUE, sizeof(float) * (size_t)piece_max, 64);
+    if (!saved) return AMX_ERR_NO_MEMORY;
+    for (int64_t a = i0, b; a < i1; a = b) {
+        int64_t area = 0;
+        for (b = a; b < i1 && (b == a || area + items_area(j, b, b + 1) <= EPILOGUE_PIECE); b++)
+            area += items_area(j, b, b + 1);
+        compute_items_epilogue(j, a, b, saved);
+    }
+    amxq_scratch_trim(AMXQ_SCRATCH_EPILOGUE, WORKSPACE_KEEP_MAX);
+    return AMX_OK;
+}
+
 static void quantize_share(const gemm_job *j, int32_t ith, int32_t nth) {
     int64_t m0, m1;
     share_range(j->m, ith, nth, &m0, &m1);
     if (m1 > m0) j->w->v->quantize(j->w, j->x, j->ldx, j->m, j->ws, m0, m1);
 }
 
-static void compute_share(const gemm_job *j, int32_t ith, int32_t nth) {
+static amx_status compute_share(const gemm_job *j, int32_t ith, int32_t nth) {
     int64_t i0, i1;
     share_range(j->plan.n_items, ith, nth, &i0, &i1);
-    if (i1 > i0) j->plan.compute(&j->plan, j->w, j->m, j->ws, j->y, j->ldy, i0, i1);
+    return i1 > i0 ? compute_items(j, i0, i1) : AMX_OK;
 }
 
 static void quantize_task(void *ctx, int ith, int nth) { quantize_share(ctx, ith, nth); }
-static void compute_task(void *ctx, int ith, int nth) { compute_share(ctx, ith, nth); }
+/* (pool calls give every accumulating share its saved buffer: no failure) */
+static void compute_task(void *ctx, int ith, int nth) { (void)compute_share(ctx, ith, nth); }
 
 /* (rows - 1) * ld + cols must be addressable. */
 static int extent_ok(int64_t rows, int64_t ld, int64_t cols) {
     return rows <= 1 || (rows - 1) <= (INT64_MAX / 8 - cols) / ld;
 }
 
-/* An m-row operand with `cols` values per row and row stride ld: NULL is fine
- * only when there are no rows. */
-static amx_status check_operand(int64_t m, const float *p, int64_t ld, int64_t cols) {
+amx_status amxq_check_operand(int64_t m, const void *p, int64_t ld, int64_t cols) {
     if (ld < cols) return AMX_ERR_INVALID_ARG;
     if (m > 0 && (!p || !extent_ok(m, ld, cols))) return AMX_ERR_INVALID_ARG;
     return AMX_OK;
 }
+#define check_operand amxq_check_operand
 
 /* The checks every multiply entry point shares, in amx_gemm_q's order:
  * handle, options, m, then x and y (each only where the call takes it).
  * Fills *job on success. */
 static amx_status check_gemm(const amx_weights *w, int64_t m, const float *x, int64_t ldx, int has_x,
                              float *y, int64_t ldy, int has_y, const amx_gemm_opts *opts, gemm_job *job) {
-    if (!amxq_handle_ok(w)) return AMX_ERR_INVALID_ARG;
+    if (!amxq_handle_ok(w) || w->n_expert != 0) return AMX_ERR_INVALID_ARG;
     amx_gemm_opts o;
     amx_status st = read_gemm_opts(opts, &o);
     if (st != AMX_OK) return st;
     if (m < 0) return AMX_ERR_INVALID_ARG;
     if (has_x && (st = check_operand(m, x, ldx, w->k)) != AMX_OK) return st;
     if (has_y && (st = check_operand(m, y, ldy, w->n)) != AMX_OK) return st;
-    *job = (gemm_job){w, m, x, ldx, y, ldy, NULL, o.n_threads, {0}};
+    *job = (gemm_job){w, m, x, ldx, y, ldy, NULL, o.n_threads, {0}, o.bias,
+                      (o.flags & AMX_GEMM_ACCUMULATE) != 0, NULL};
     if (m > 0) {
         const amxq_call_opts call = call_opts(w, &o);
         w->v->select(w, m, &call, &job->plan);
+        /* the epilogue finds its outputs by the plan's item order */
+        if ((job->bias || job->accumulate) && job->plan.order == AMXQ_ITEMS_UNSET) return AMX_ERR_UNSUPPORTED_TYPE;
     }
     return AMX_OK;
 }
@@ -246,8 +343,11 @@ amx_status amx_gemm_q(const amx_weights *w, int64_t m, const float *x, int64_t l
     gemm_job job;
     const amx_status st = check_gemm(w, m, x, ldx, 1, y, ldy, 1, opts, &job);
     if (st != AMX_OK || m == 0) return st;
-    job.ws = workspace_get(w->v->act_size(w, m));
+    const size_t act = (w->v->act_size(w, m) + 63) & ~(size_t)63;
+    const size_t saved = job.accumulate ? sizeof(float) * (size_t)m * (size_t)w->n : 0;
+    job.ws = workspace_get(act + saved);
     if (!job.ws) return AMX_ERR_NO_MEMORY;
+    if (saved) job.saved = (float *)((uint8_t *)job.ws + act);
 
     int nth = job.n_threads;
     if (nth > job.plan.n_items) nth = (int)job.plan.n_items;
@@ -264,7 +364,7 @@ amx_status amx_gemm_q(const amx_weights *w, int64_t m, const float *x, int64_t l
 /* ---- one quantization for several handles ---------------------------------- */
 
 int32_t amx_weights_share_activations(const amx_weights *a, const amx_weights *b) {
-    if (!amxq_handle_ok(a) || !amxq_handle_ok(b)) return 0;
+    if (!amxq_handle_ok(a) || !amxq_handle_ok(b) || a->n_expert || b->n_expert) return 0;
     return a->k == b->k && a->v->quantize == b->v->quantize && a->v->act_size == b->v->act_size &&
            a->v->act_format(a) == b->v->act_format(b);
 }
@@ -289,6 +389,9 @@ amx_status amx_gemm_q_multi(const amx_weights *const *w, int32_t count, int64_t 
         if (w[i]->k != w[0]->k) st = AMX_ERR_BAD_SHAPE;
     for (int32_t i = 0; i < count && st == AMX_OK; i++)
         st = check_gemm(w[i], m, x, ldx, 1, y[i], ldy[i], 1, opts, &jobs[i]);
+    /* the bias of handle i follows those of the handles before it */
+    for (int32_t i = 1; i < count && st == AMX_OK; i++)
+        if (jobs[i].bias) jobs[i].bias = jobs[i - 1].bias + w[i - 1]->n;
     if (st != AMX_OK || m == 0) {
         free(jobs);
         free(group);
@@ -305,10 +408,14 @@ amx_status amx_gemm_q_multi(const amx_weights *const *w, int32_t count, int64_t 
     }
     /* one workspace, reused group after group, taken before any output is
      * written (a failure leaves every y as it was) */
-    size_t ws_bytes = 0;
-    for (int32_t g = 0; g < count; g++)
+    size_t ws_bytes = 0, saved_bytes = 0;
+    for (int32_t g = 0; g < count; g++) {
         if (group[g] == g && w[g]->v->act_size(w[g], m) > ws_bytes) ws_bytes = w[g]->v->act_size(w[g], m);
-    void *ws = workspace_get(ws_bytes);
+        if (jobs[g].accumulate && sizeof(float) * (size_t)m * (size_t)w[g]->n > saved_bytes)
+            saved_bytes = sizeof(float) * (size_t)m * (size_t)w[g]->n;
+    }
+    ws_bytes = (ws_bytes + 63) & ~(size_t)63;
+    uint8_t *ws = workspace_get(ws_bytes + saved_bytes);
     if (!ws) st = AMX_ERR_NO_MEMORY;
     for (int32_t g = 0; g < count && st == AMX_OK; g++) {
         if (group[g] != g) continue;
@@ -316,6 +423,7 @@ amx_status amx_gemm_q_multi(const amx_weights *const *w, int32_t count, int64_t 
             if (group[i] != g) continue;
             gemm_job *j = &jobs[i];
             j->ws = ws;
+            if (j->accumulate) j->saved = (float *)(ws + ws_bytes);
             int nth = j->n_threads;
             if (nth > j->plan.n_items) nth = (int)j->plan.n_items;
             if (i == g) {
@@ -351,7 +459,7 @@ static amx_status check_workspace(const gemm_job *j, const void *ws, size_t ws_s
 }
 
 amx_status amx_gemm_workspace_size(const amx_weights *w, int64_t m, size_t *bytes) {
-    if (!amxq_handle_ok(w) || !bytes || m < 0 || !extent_ok(m, w->k, w->k)) return AMX_ERR_INVALID_ARG;
+    if (!amxq_handle_ok(w) || w->n_expert || !bytes || m < 0 || !extent_ok(m, w->k, w->k)) return AMX_ERR_INVALID_ARG;
     *bytes = workspace_bytes(w, m);
     return AMX_OK;
 }
@@ -376,6 +484,5 @@ amx_status amx_gemm_compute(const amx_weights *w, int64_t m, const void *ws, siz
     if (st == AMX_OK) st = check_workspace(&job, ws, ws_size);
     if (st != AMX_OK || m == 0) return st;
     job.ws = (void *)ws; /* the compute step only reads it */
-    compute_share(&job, ith, nth);
-    return AMX_OK;
+    return compute_share(&job, ith, nth);
 }

@@ -60,8 +60,9 @@ static void *alloc_packed(size_t bytes) {
     return p;
 }
 
-/* A handle for (row, type, n, k), not yet bound to any memory. */
-static amx_weights *new_handle(const amxq_variant *v, amx_type type, int64_t n, int64_t k) {
+/* A handle for (row, type, n, k) and n_expert experts (0: a matrix), not
+ * yet bound to any memory. */
+static amx_weights *new_handle(const amxq_variant *v, amx_type type, int64_t n, int64_t k, int64_t n_expert) {
     const type_info *ti = amxq_type_info(type);
     amx_weights *w = calloc(1, sizeof *w);
     if (!w) return NULL;
@@ -71,7 +72,8 @@ static amx_weights *new_handle(const amxq_variant *v, amx_type type, int64_t n, 
     w->n = n;
     w->k = k;
     w->kb = k / ti->block;
-    w->gguf_bytes = (size_t)n * (size_t)w->kb * (size_t)ti->bytes;
+    w->n_expert = n_expert;
+    w->gguf_bytes = (size_t)n * (size_t)w->kb * (size_t)ti->bytes * (size_t)(n_expert > 0 ? n_expert : 1);
     w->amx_min_m = v->amx_min_m;
     if (v->amx_min_m > 0) {
         /* operators may move the AMX/VNNI crossover without rebuilding */
@@ -79,25 +81,28 @@ static amx_weights *new_handle(const amxq_variant *v, amx_type type, int64_t n, 
         const long e = env ? strtol(env, NULL, 10) : 0;
         if (e > 0 && e <= INT32_MAX) w->amx_min_m = (int32_t)e;
     }
+    w->expert_stride = n_expert > 0 ? amxq_image_matrix_bytes(w) : 0;
     w->packed_bytes = sizeof(amxq_image_header) + amxq_image_payload_bytes(w);
     return w;
 }
 
 /* ---- packing --------------------------------------------------------------- */
 
-/* The checks amx_pack_weights and amx_pack_size share, in that order:
- * options, shape, type, (data size), family. */
-static amx_status check_pack(amx_type type, int64_t n, int64_t k, int has_data, const void *data,
-                             size_t data_size, const amx_pack_opts *opts, amx_pack_opts *o,
+/* The checks the packers and the size queries share, in that order:
+ * options, shape, type, (data size), family. n_expert 0 is a matrix. */
+static amx_status check_pack(amx_type type, int64_t n_expert, int64_t n, int64_t k, int has_data,
+                             const void *data, size_t data_size, const amx_pack_opts *opts, amx_pack_opts *o,
                              const amxq_variant **v) {
     amx_status st = amxq_read_pack_opts(opts, o);
     if (st != AMX_OK) return st;
-    if ((has_data && !data) || n <= 0 || k <= 0) return AMX_ERR_INVALID_ARG;
+    if ((has_data && !data) || n <= 0 || k <= 0 || n_expert < 0) return AMX_ERR_INVALID_ARG;
     const type_info *ti = amxq_type_info(type);
     if (!ti) return AMX_ERR_UNSUPPORTED_TYPE;
-    if (k % ti->block != 0 || n > AMXQ_MAX_DIM || k > AMXQ_MAX_DIM || n > AMXQ_MAX_ELEMS / k)
+    const int64_t ne = n_expert > 0 ? n_expert : 1;
+    if (k % ti->block != 0 || n > AMXQ_MAX_DIM || k > AMXQ_MAX_DIM || n > AMXQ_MAX_ELEMS / k ||
+        n_expert > AMXQ_MAX_EXPERTS || ne > AMXQ_MAX_ELEMS / (n * k))
         return AMX_ERR_BAD_SHAPE;
-    if (has_data && data_size != (size_t)n * (size_t)(k / ti->block) * (size_t)ti->bytes)
+    if (has_data && data_size != (size_t)ne * (size_t)n * (size_t)(k / ti->block) * (size_t)ti->bytes)
         return AMX_ERR_SIZE_MISMATCH;
     *v = choose_variant(type, o->isa, &st);
     return *v ? AMX_OK : st;
@@ -107,14 +112,28 @@ typedef struct {
     amx_weights *w;
     uint8_t *payload;
     const void *src;
-    int64_t units;
+    int64_t units;  /* per matrix */
+    int64_t total;  /* units * experts */
 } pack_job;
 
+/* Units are numbered expert by expert; a share may span several experts. */
 static void pack_task(void *ctx, int ith, int nth) {
     const pack_job *j = ctx;
     int64_t u0, u1;
-    amxq_split(j->units, ith, nth, &u0, &u1);
-    if (u1 > u0) j->w->v->pack(j->w, j->payload, j->src, u0, u1);
+    amxq_split(j->total, ith, nth, &u0, &u1);
+    if (j->w->n_expert == 0) {
+        if (u1 > u0) j->w->v->pack(j->w, j->payload, j->src, u0, u1);
+        return;
+    }
+    const size_t src_bytes = j->w->gguf_bytes / (size_t)j->w->n_expert;
+    while (u0 < u1) {
+        const int64_t e = u0 / j->units, end = (e + 1) * j->units < u1 ? (e + 1) * j->units : u1;
+        amx_weights view;
+        amxq_expert_view(j->w, e, &view);
+        j->w->v->pack(&view, j->payload + (size_t)e * j->w->expert_stride,
+                      (const uint8_t *)j->src + (size_t)e * src_bytes, u0 - e * j->units, end - e * j->units);
+        u0 = end;
+    }
 }
 
 /* Writes w's image (header, payload, checksum) at dst, packing data into it. */
@@ -126,23 +145,30 @@ static void write_image(amx_weights *w, uint8_t *dst, const void *data, int n_th
     /* the rounding to 64 bytes is never read, but an image must be a
      * function of the input alone */
     const size_t used = w->v->packed_size(w);
-    memset(p + used, 0, payload - used);
-    pack_job job = {w, p, data, (w->n + w->v->pack_rows - 1) / w->v->pack_rows};
-    const int nth = (int64_t)n_threads < job.units ? n_threads : (int)job.units;
+    if (w->n_expert == 0) {
+        memset(p + used, 0, payload - used);
+    } else {
+        for (int64_t e = 0; e < w->n_expert; e++)
+            memset(p + (size_t)e * w->expert_stride + used, 0, w->expert_stride - used);
+    }
+    w->data = p; /* the packers of expert views read it */
+    const int64_t units = (w->n + w->v->pack_rows - 1) / w->v->pack_rows;
+    pack_job job = {w, p, data, units, units * (w->n_expert > 0 ? w->n_expert : 1)};
+    const int nth = (int64_t)n_threads < job.total ? n_threads : (int)job.total;
     amxq_pool_run(nth, pack_task, NULL, &job);
     h->checksum = amxq_image_checksum(h, p, payload, n_threads);
     w->image = dst;
     w->data = p;
 }
 
-amx_status amx_pack_size(amx_type type, int64_t n, int64_t k, const amx_pack_opts *opts, size_t *bytes,
-                         size_t *align) {
+static amx_status pack_size(amx_type type, int64_t n_expert, int64_t n, int64_t k, const amx_pack_opts *opts,
+                            size_t *bytes, size_t *align) {
     if (!bytes || !align) return AMX_ERR_INVALID_ARG;
     amx_pack_opts o;
     const amxq_variant *v;
-    const amx_status st = check_pack(type, n, k, 0, NULL, 0, opts, &o, &v);
+    const amx_status st = check_pack(type, n_expert, n, k, 0, NULL, 0, opts, &o, &v);
     if (st != AMX_OK) return st;
-    amx_weights *w = new_handle(v, type, n, k);
+    amx_weights *w = new_handle(v, type, n, k, n_expert);
     if (!w) return AMX_ERR_NO_MEMORY;
     *bytes = w->packed_bytes;
     *align = AMXQ_IMAGE_ALIGN;
@@ -150,49 +176,76 @@ amx_status amx_pack_size(amx_type type, int64_t n, int64_t k, const amx_pack_opt
     return AMX_OK;
 }
 
-amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const void *data, size_t data_size,
-                            const amx_pack_opts *opts, amx_weights **out) {
+/* Packs into library memory (dst NULL) or into the caller's dst. */
+static amx_status pack(amx_type type, int64_t n_expert, int64_t n, int64_t k, const void *data, size_t data_size,
+                       const amx_pack_opts *opts, void *dst, size_t dst_size, int into, amx_weights **out) {
     if (!out) return AMX_ERR_INVALID_ARG;
     *out = NULL;
     amx_pack_opts o;
     const amxq_variant *v;
-    amx_status st = check_pack(type, n, k, 1, data, data_size, opts, &o, &v);
+    if (into && !dst) return AMX_ERR_INVALID_ARG;
+    amx_status st = check_pack(type, n_expert, n, k, 1, data, data_size, opts, &o, &v);
     if (st != AMX_OK) return st;
-    amx_weights *w = new_handle(v, type, n, k);
+    amx_weights *w = new_handle(v, type, n, k, n_expert);
     if (!w) return AMX_ERR_NO_MEMORY;
-    uint8_t *mem = alloc_packed(w->packed_bytes);
-    if (!mem) {
-        free(w);
-        return AMX_ERR_NO_MEMORY;
+    uint8_t *mem = dst;
+    if (into) {
+        if (((uintptr_t)dst & (AMXQ_IMAGE_ALIGN - 1)) != 0 || dst_size < w->packed_bytes) {
+            free(w);
+            return AMX_ERR_BUFFER;
+        }
+        w->memory = AMX_MEMORY_CALLER;
+    } else {
+        mem = alloc_packed(w->packed_bytes);
+        if (!mem) {
+            free(w);
+            return AMX_ERR_NO_MEMORY;
+        }
+        w->memory = AMX_MEMORY_LIBRARY;
+        w->owned = mem;
     }
-    w->memory = AMX_MEMORY_LIBRARY;
-    w->owned = mem;
     write_image(w, mem, data, o.n_threads);
     w->magic = AMXQ_WEIGHTS_MAGIC;
     *out = w;
     return AMX_OK;
 }
 
+amx_status amx_pack_size(amx_type type, int64_t n, int64_t k, const amx_pack_opts *opts, size_t *bytes,
+                         size_t *align) {
+    return pack_size(type, 0, n, k, opts, bytes, align);
+}
+
+amx_status amx_pack_weights(amx_type type, int64_t n, int64_t k, const void *data, size_t data_size,
+                            const amx_pack_opts *opts, amx_weights **out) {
+    return pack(type, 0, n, k, data, data_size, opts, NULL, 0, 0, out);
+}
+
 amx_status amx_pack_weights_into(amx_type type, int64_t n, int64_t k, const void *data, size_t data_size,
                                  const amx_pack_opts *opts, void *dst, size_t dst_size, amx_weights **out) {
-    if (!out) return AMX_ERR_INVALID_ARG;
-    *out = NULL;
-    amx_pack_opts o;
-    const amxq_variant *v;
-    if (!dst) return AMX_ERR_INVALID_ARG;
-    amx_status st = check_pack(type, n, k, 1, data, data_size, opts, &o, &v);
-    if (st != AMX_OK) return st;
-    amx_weights *w = new_handle(v, type, n, k);
-    if (!w) return AMX_ERR_NO_MEMORY;
-    if (((uintptr_t)dst & (AMXQ_IMAGE_ALIGN - 1)) != 0 || dst_size < w->packed_bytes) {
-        free(w);
-        return AMX_ERR_BUFFER;
-    }
-    w->memory = AMX_MEMORY_CALLER;
-    write_image(w, dst, data, o.n_threads);
-    w->magic = AMXQ_WEIGHTS_MAGIC;
-    *out = w;
-    return AMX_OK;
+    return pack(type, 0, n, k, data, data_size, opts, dst, dst_size, 1, out);
+}
+
+/* Expert tensors: n_expert >= 1 (0 would be a matrix, which these calls do
+ * not make). */
+amx_status amx_pack_experts_size(amx_type type, int64_t n_expert, int64_t n, int64_t k,
+                                 const amx_pack_opts *opts, size_t *bytes, size_t *align) {
+    if (n_expert < 1) return AMX_ERR_INVALID_ARG;
+    return pack_size(type, n_expert, n, k, opts, bytes, align);
+}
+
+amx_status amx_pack_experts(amx_type type, int64_t n_expert, int64_t n, int64_t k, const void *data,
+                            size_t data_size, const amx_pack_opts *opts, amx_weights **out) {
+    if (out) *out = NULL;
+    if (n_expert < 1) return AMX_ERR_INVALID_ARG;
+    return pack(type, n_expert, n, k, data, data_size, opts, NULL, 0, 0, out);
+}
+
+amx_status amx_pack_experts_into(amx_type type, int64_t n_expert, int64_t n, int64_t k, const void *data,
+                                 size_t data_size, const amx_pack_opts *opts, void *dst, size_t dst_size,
+                                 amx_weights **out) {
+    if (out) *out = NULL;
+    if (n_expert < 1) return AMX_ERR_INVALID_ARG;
+    return pack(type, n_expert, n, k, data, data_size, opts, dst, dst_size, 1, out);
 }
 
 void amx_weights_free(amx_weights *w) {
@@ -250,6 +303,21 @@ amx_status amx_weights_save(const amx_weights *w, const char *path) {
 
 /* ---- opening --------------------------------------------------------------- */
 
+/* The GGUF blocks of every matrix of w, expert after expert. */
+static void unpack_all(const amx_weights *w, void *dst) {
+    const int64_t units = (w->n + w->v->pack_rows - 1) / w->v->pack_rows;
+    if (w->n_expert == 0) {
+        w->v->unpack(w, dst, 0, units);
+        return;
+    }
+    const size_t per = w->gguf_bytes / (size_t)w->n_expert;
+    for (int64_t e = 0; e < w->n_expert; e++) {
+        amx_weights view;
+        amxq_expert_view(w, e, &view);
+        w->v->unpack(&view, (uint8_t *)dst + (size_t)e * per, 0, units);
+    }
+}
+
 static amx_status read_open_opts(const amx_open_opts *o, amx_open_opts *r) {
     *r = (amx_open_opts){.size = sizeof *r};
     if (!o) return AMX_OK;
@@ -267,7 +335,7 @@ static amx_status read_open_opts(const amx_open_opts *o, amx_open_opts *r) {
 static amx_status handle_of_image(const amxq_image_view *img, const amx_open_opts *o, amx_memory memory,
                                   amx_weights **out) {
     const amx_type type = (amx_type)img->h->type;
-    amx_weights *w = new_handle(img->v, type, img->h->n, img->h->k);
+    amx_weights *w = new_handle(img->v, type, img->h->n, img->h->k, img->n_expert);
     if (!w) return AMX_ERR_NO_MEMORY;
     w->image = (const uint8_t *)img->h;
     w->data = img->payload;
@@ -287,9 +355,9 @@ static amx_status handle_of_image(const amxq_image_view *img, const amx_open_opt
         free(w);
         return AMX_ERR_NO_MEMORY;
     }
-    w->v->unpack(w, gguf, 0, (w->n + w->v->pack_rows - 1) / w->v->pack_rows);
+    unpack_all(w, gguf);
     const amx_pack_opts po = {.size = sizeof po, .isa = AMX_ISA_AUTO, .n_threads = o->n_threads};
-    const amx_status st = amx_pack_weights(type, w->n, w->k, gguf, w->gguf_bytes, &po, out);
+    const amx_status st = pack(type, w->n_expert, w->n, w->k, gguf, w->gguf_bytes, &po, NULL, 0, 0, out);
     free(gguf);
     free(w);
     return st;
@@ -382,6 +450,7 @@ amx_status amx_weights_query(const amx_weights *w, amx_weights_info *info) {
         .kernel = w->v->name,
         .layout = w->v->layout,
         .memory = w->memory,
+        .n_expert = w->n_expert,
     };
     memcpy(info, &full, size < sizeof full ? size : sizeof full);
     if (size > sizeof full) memset((char *)info + sizeof full, 0, size - sizeof full);
@@ -391,6 +460,6 @@ amx_status amx_weights_query(const amx_weights *w, amx_weights_info *info) {
 amx_status amx_weights_unpack(const amx_weights *w, void *data, size_t data_size) {
     if (!amxq_handle_ok(w) || !data) return AMX_ERR_INVALID_ARG;
     if (data_size != w->gguf_bytes) return AMX_ERR_SIZE_MISMATCH;
-    w->v->unpack(w, data, 0, (w->n + w->v->pack_rows - 1) / w->v->pack_rows);
+    unpack_all(w, data);
     return AMX_OK;
 }

@@ -13,15 +13,21 @@
 /* Largest n or k a handle accepts (api.c checks the same bounds on packing). */
 #define IMAGE_MAX_DIM ((int64_t)1 << 31)
 #define IMAGE_MAX_ELEMS ((int64_t)1 << 50)
+#define IMAGE_MAX_EXPERTS ((int64_t)1 << 20)
+
+size_t amxq_image_matrix_bytes(const amx_weights *w) {
+    return (w->v->packed_size(w) + AMXQ_IMAGE_ALIGN - 1) & ~(size_t)(AMXQ_IMAGE_ALIGN - 1);
+}
 
 size_t amxq_image_payload_bytes(const amx_weights *w) {
-    return (w->v->packed_size(w) + AMXQ_IMAGE_ALIGN - 1) & ~(size_t)(AMXQ_IMAGE_ALIGN - 1);
+    return amxq_image_matrix_bytes(w) * (size_t)(w->n_expert > 0 ? w->n_expert : 1);
 }
 
 void amxq_image_header_init(amxq_image_header *h, const amx_weights *w, size_t payload_bytes) {
     memset(h, 0, sizeof *h);
     memcpy(h->magic, "AMXQPACK", 8);
-    h->format_version = AMXQ_IMAGE_FORMAT_VERSION;
+    h->format_version = w->n_expert > 0 ? AMXQ_IMAGE_FORMAT_EXPERTS : AMXQ_IMAGE_FORMAT_VERSION;
+    h->n_expert = w->n_expert;
     h->layout_version = AMXQ_PACK_LAYOUT_VERSION;
     h->type = (uint32_t)w->type;
     h->isa = (uint32_t)w->v->isa;
@@ -125,7 +131,7 @@ amx_status amxq_image_check(const void *p, size_t size, int verify, int n_thread
     if (size < 12 || memcmp(b, "AMXQPACK", 8) != 0) return AMX_ERR_BAD_FORMAT;
     uint32_t format;
     memcpy(&format, b + 8, 4);
-    if (format != AMXQ_IMAGE_FORMAT_VERSION) return AMX_ERR_VERSION;
+    if (format != AMXQ_IMAGE_FORMAT_VERSION && format != AMXQ_IMAGE_FORMAT_EXPERTS) return AMX_ERR_VERSION;
     if (size < sizeof(amxq_image_header)) return AMX_ERR_TRUNCATED;
     if (((uintptr_t)p & (AMXQ_IMAGE_ALIGN - 1)) != 0) return AMX_ERR_BUFFER;
     const amxq_image_header *h = p;
@@ -144,8 +150,14 @@ amx_status amxq_image_check(const void *p, size_t size, int verify, int n_thread
     if (h->n <= 0 || h->k <= 0 || h->k % ti->block != 0 || h->n > IMAGE_MAX_DIM || h->k > IMAGE_MAX_DIM ||
         h->n > IMAGE_MAX_ELEMS / h->k || strcmp(h->layout, v->layout) != 0)
         return AMX_ERR_BAD_FORMAT;
+    /* format 1 holds one matrix (the field is reserved there, so zero);
+     * format 2 at least one expert, all of them indexable */
+    if (format == AMXQ_IMAGE_FORMAT_VERSION ? h->n_expert != 0
+                                            : h->n_expert < 1 || h->n_expert > IMAGE_MAX_EXPERTS ||
+                                                  h->n_expert > IMAGE_MAX_ELEMS / (h->n * h->k))
+        return AMX_ERR_BAD_FORMAT;
     const amx_weights shape = {.v = v, .impl = v->impl, .type = (amx_type)h->type, .n = h->n, .k = h->k,
-                               .kb = h->k / ti->block};
+                               .kb = h->k / ti->block, .n_expert = h->n_expert};
     if (h->payload_bytes != amxq_image_payload_bytes(&shape)) return AMX_ERR_BAD_FORMAT;
     const size_t need = sizeof *h + (size_t)h->payload_bytes;
     if (size < need) return AMX_ERR_TRUNCATED;
@@ -153,6 +165,6 @@ amx_status amxq_image_check(const void *p, size_t size, int verify, int n_thread
     const uint8_t *payload = b + sizeof *h;
     if (verify && amxq_image_checksum(h, payload, (size_t)h->payload_bytes, n_threads) != h->checksum)
         return AMX_ERR_CHECKSUM;
-    *out = (amxq_image_view){h, v, payload};
+    *out = (amxq_image_view){h, v, payload, h->n_expert};
     return AMX_OK;
 }

@@ -11,7 +11,12 @@
 
 #include "dispatch.h"
 
+/* Format 1: one matrix. Format 2: an expert tensor, n_expert matrices of the
+ * same row, type and shape, their payloads one after the other; format 1
+ * readers refuse it by its version instead of misreading it. A library
+ * writes format 1 for every matrix, so older readers keep reading those. */
 #define AMXQ_IMAGE_FORMAT_VERSION 1
+#define AMXQ_IMAGE_FORMAT_EXPERTS 2
 #define AMXQ_IMAGE_ALIGN 64
 #define AMXQ_IMAGE_CHUNK ((size_t)1 << 20) /* payload bytes per chunk hash */
 
@@ -28,14 +33,19 @@ typedef struct {
     uint32_t alignment;      /* AMXQ_IMAGE_ALIGN */
     uint32_t reserved0;
     uint64_t checksum;       /* amxq_image_checksum with this field zero */
-    uint8_t reserved[24];
+    int64_t n_expert;        /* format 2: experts (>= 1); format 1: 0 */
+    uint8_t reserved[16];
 } amxq_image_header;
 _Static_assert(sizeof(amxq_image_header) == 128 && offsetof(amxq_image_header, checksum) == 96 &&
-                   offsetof(amxq_image_header, layout) == 40 && offsetof(amxq_image_header, alignment) == 88,
+                   offsetof(amxq_image_header, layout) == 40 && offsetof(amxq_image_header, alignment) == 88 &&
+                   offsetof(amxq_image_header, n_expert) == 104,
                "the image header layout documented in amxq.h");
 
-/* Payload bytes a row needs for (n, k): its packed size rounded up to the
- * image alignment (the rounding is written as zeros). */
+/* Payload bytes of one matrix of w's row and shape: its packed size rounded
+ * up to the image alignment (the rounding is written as zeros). An expert
+ * handle's experts are this far apart. */
+size_t amxq_image_matrix_bytes(const amx_weights *w);
+/* Payload bytes of the whole handle: one matrix, or n_expert of them. */
 size_t amxq_image_payload_bytes(const amx_weights *w);
 
 /* Fills the header of an image of w's row, type and shape (checksum 0). */
@@ -51,6 +61,7 @@ typedef struct {
     const amxq_image_header *h;
     const amxq_variant *v;   /* the row it was packed for */
     const uint8_t *payload;
+    int64_t n_expert;        /* 0: a matrix image (format 1) */
 } amxq_image_view;
 
 /* Checks the image at p (size bytes): magic, versions, every header field,

@@ -12,6 +12,7 @@
 typedef enum {
     AMXQ_SCRATCH_WORKSPACE, /* api.c: the activation workspace of amx_gemm_q */
     AMXQ_SCRATCH_TILES,     /* src/tiles: the unpacked weight panels of amxq_tile_drive */
+    AMXQ_SCRATCH_EPILOGUE,  /* api.c: the outputs an accumulating compute share overwrites */
     AMXQ_SCRATCH_SLOTS
 } amxq_scratch_slot;
 
