@@ -19,6 +19,12 @@ quantized once per group of handles that share activations (see amxq.h):
     q, k, v = amxq.gemm_multi([wq, wk, wv], x)  # each as wq.gemm(x) etc., bitwise
     wq.shares_activations(wk)                   # whether one quantization serves both
 
+Expert tensors (ggml's mul_mat_id) and the epilogue (bias, accumulate):
+
+    e = amxq.pack_experts("Q4_K", n_expert, n, k, blocks)   # a 3-D GGUF tensor
+    y = e.gemm_experts(x, ids)                  # ids int32 (m, top_k) -> y (m, top_k, n)
+    w.gemm(x, bias=b, out=y, accumulate=True)   # y += x @ W.T + b, bitwise the separate passes
+
 The shared library is found through the AMXQ_LIBRARY environment variable (a
 path to libamxq.so), then in a build directory of this source tree (build*/),
 then on the system's library path; ImportError, listing every place looked,
@@ -33,7 +39,7 @@ import threading
 
 import numpy as np
 
-__all__ = ["AmxError", "Weights", "gemm_multi", "cpu_info", "dequantize", "TYPES", "ISAS", "MEMORY", "library_path", "version",
+__all__ = ["AmxError", "Weights", "gemm_multi", "pack_experts", "cpu_info", "dequantize", "TYPES", "ISAS", "MEMORY", "library_path", "version",
            "pack_size", "pack_into", "open", "open_memory", "aligned_buffer"]
 
 ISAS = {"auto": 0, "scalar": 1, "avx512_vnni": 2, "amx": 3}
@@ -118,14 +124,17 @@ class _PackOpts(ctypes.Structure):
 
 class _GemmOpts(ctypes.Structure):
     _fields_ = [("size", ctypes.c_uint32), ("n_threads", ctypes.c_int32), ("flags", ctypes.c_uint32),
-                ("amx_min_m", ctypes.c_int32)]
+                ("amx_min_m", ctypes.c_int32), ("bias", ctypes.c_void_p)]
+
+
+_ACCUMULATE = 1  # AMX_GEMM_ACCUMULATE
 
 
 class _WeightsInfo(ctypes.Structure):
     _fields_ = [("size", ctypes.c_uint32), ("type", ctypes.c_int), ("n", ctypes.c_int64), ("k", ctypes.c_int64),
                 ("isa", ctypes.c_int), ("amx_min_m", ctypes.c_int32), ("packed_bytes", ctypes.c_uint64),
                 ("gguf_bytes", ctypes.c_uint64), ("kernel", ctypes.c_char_p), ("layout", ctypes.c_char_p),
-                ("memory", ctypes.c_int)]
+                ("memory", ctypes.c_int), ("n_expert", ctypes.c_int64)]
 
 
 class _OpenOpts(ctypes.Structure):
@@ -158,6 +167,14 @@ _open_memory = _fn("amx_weights_open_memory", _c_int, _vp, _size, ctypes.POINTER
 _gemm = _fn("amx_gemm_q", _c_int, _vp, _i64, _vp, _i64, _vp, _i64, ctypes.POINTER(_GemmOpts))
 _gemm_multi = _fn("amx_gemm_q_multi", _c_int, ctypes.POINTER(_vp), ctypes.c_int32, _i64, _vp, _i64,
                   ctypes.POINTER(_vp), ctypes.POINTER(_i64), ctypes.POINTER(_GemmOpts))
+_pack_experts = _fn("amx_pack_experts", _c_int, _c_int, _i64, _i64, _i64, _vp, _size, ctypes.POINTER(_PackOpts),
+                    ctypes.POINTER(_vp))
+_pack_experts_size = _fn("amx_pack_experts_size", _c_int, _c_int, _i64, _i64, _i64, ctypes.POINTER(_PackOpts),
+                         ctypes.POINTER(_size), ctypes.POINTER(_size))
+_pack_experts_into = _fn("amx_pack_experts_into", _c_int, _c_int, _i64, _i64, _i64, _vp, _size,
+                         ctypes.POINTER(_PackOpts), _vp, _size, ctypes.POINTER(_vp))
+_gemm_experts = _fn("amx_gemm_q_experts", _c_int, _vp, _i64, _vp, _i64, _vp, ctypes.c_int32, _vp, _i64,
+                    ctypes.POINTER(_GemmOpts))
 _share_acts = _fn("amx_weights_share_activations", ctypes.c_int32, _vp, _vp)
 _free = _fn("amx_weights_free", None, _vp)
 _query = _fn("amx_weights_query", _c_int, _vp, ctypes.POINTER(_WeightsInfo))
@@ -345,6 +362,34 @@ def _output(out, a, n, vector):
     return y, (y.strides[0] // 4 if m > 1 else n)
 
 
+def _bias_arg(bias, count, what):
+    """bias for the epilogue -> a contiguous float32 array of `count` values, or None."""
+    if bias is None:
+        return None
+    try:
+        b = np.asarray(bias)
+    except Exception as e:
+        raise AmxError(_INVALID_ARG, f"bias cannot be converted to a float32 array: {e}") from None
+    if b.dtype.kind not in "fiub":
+        raise AmxError(_INVALID_ARG, f"bias must be real numbers convertible to float32, not dtype {b.dtype}")
+    if b.size != count:
+        raise AmxError(_INVALID_ARG, f"bias has {b.size} values, {what} takes {count}")
+    return np.ascontiguousarray(b, dtype=np.float32).reshape(-1)
+
+
+def _gemm_opts(threads, amx_min_m, bias, accumulate):
+    return _GemmOpts(ctypes.sizeof(_GemmOpts), threads, _ACCUMULATE if accumulate else 0, amx_min_m,
+                     bias.ctypes.data if bias is not None else None)
+
+
+def _accumulate_arg(accumulate, out):
+    if accumulate not in (True, False, 0, 1):
+        raise AmxError(_INVALID_ARG, f"accumulate must be True or False, not {accumulate!r}")
+    if accumulate and out is None:
+        raise AmxError(_INVALID_ARG, "accumulate=True adds to out: pass the array to add to as out=")
+    return bool(accumulate)
+
+
 # ---- handles ----------------------------------------------------------------------------
 
 class Weights:
@@ -371,7 +416,7 @@ class Weights:
         _check(_pack(tid, n, k, blocks.ctypes.data if blocks.size else None, blocks.size, ctypes.byref(opts),
                      ctypes.byref(h)), f"pack {_type_name(tid).decode()} n={n} k={k} ({blocks.size} bytes)")
         self._handle = h.value
-        self.n, self.k = n, k
+        self.n, self.k, self.n_expert = n, k, 0
 
     def _init_state(self, threads):
         self._handle = None
@@ -388,7 +433,7 @@ class Weights:
         self._init_state(threads)
         self._handle = handle
         i = self._query(handle)
-        self.n, self.k = i.n, i.k
+        self.n, self.k, self.n_expert = i.n, i.k, i.n_expert
         if i.memory == MEMORY["caller"]:
             self._keep = keep  # else (an image repacked into library memory) nothing refers to it
         return self
@@ -445,7 +490,7 @@ class Weights:
         keep = self._keep
         return keep[0] if keep else None
 
-    def gemm(self, x, threads=None, amx_min_m=0, out=None):
+    def gemm(self, x, threads=None, amx_min_m=0, out=None, bias=None, accumulate=False):
         """y = x @ W.T: x float32 (m, k) (or (k,)) -> float32 (m, n) (or (n,)).
 
         Other real dtypes are converted to float32; anything else raises
@@ -454,9 +499,16 @@ class Weights:
         out: a writable float32 array of the result's shape to write into
         (each row contiguous, rows at any stride of at least n floats, e.g. a
         column slice of a wider array; not overlapping x); it is returned.
-        On an error it is not written."""
+        On an error it is not written.
+        bias: n values added to every row; accumulate=True adds the result
+        to out instead of overwriting it: out = out + (x @ W.T + bias), one
+        float32 addition each, bitwise the separate passes (amxq.h)."""
         threads = self.threads if threads is None else _int_arg(threads, "threads", 0, 1024)
         amx_min_m = _int_arg(amx_min_m, "amx_min_m", 0, 2**31 - 1)
+        accumulate = _accumulate_arg(accumulate, out)
+        if self.n_expert:
+            raise AmxError(_INVALID_ARG, "these are expert weights: use gemm_experts")
+        bias = _bias_arg(bias, self.n, "gemm (n)")
         h = self._borrow()
         try:
             a, ldx, vector = _activations(x, self.k)
@@ -466,7 +518,7 @@ class Weights:
             else:
                 y, ldy = _output(out, a, self.n, vector)
             if m:
-                opts = _GemmOpts(ctypes.sizeof(_GemmOpts), threads, 0, amx_min_m)
+                opts = _gemm_opts(threads, amx_min_m, bias, accumulate)
                 _check(_gemm(h, m, a.ctypes.data, ldx, y.ctypes.data, ldy, ctypes.byref(opts)),
                        f"gemm m={m} k={self.k} n={self.n}")
         finally:
@@ -474,6 +526,56 @@ class Weights:
         if out is not None:
             return out
         return y[0] if vector else y
+
+    def gemm_experts(self, x, ids, threads=None, amx_min_m=0, out=None, bias=None, accumulate=False):
+        """ggml's mul_mat_id on expert weights (pack_experts): x float32 (m, k)
+        and ids integers (m, top_k) in [0, n_expert) -> y float32 (m, top_k, n)
+        with y[i, s] = x[i] @ W[ids[i, s]].T. Each y[i, s] is bitwise what
+        gemm on that expert alone gives for x[i] among the rows routed to it.
+        An id may repeat within a row. out: a C-contiguous float32 array of
+        shape (m, top_k, n) to write into. bias: (n_expert, n) values, the
+        slot's expert's row added; accumulate: as for gemm."""
+        threads = self.threads if threads is None else _int_arg(threads, "threads", 0, 1024)
+        amx_min_m = _int_arg(amx_min_m, "amx_min_m", 0, 2**31 - 1)
+        accumulate = _accumulate_arg(accumulate, out)
+        if not self.n_expert:
+            raise AmxError(_INVALID_ARG, "these are matrix weights: use gemm (gemm_experts needs pack_experts)")
+        bias = _bias_arg(bias, self.n_expert * self.n, "gemm_experts (n_expert * n)")
+        h = self._borrow()
+        try:
+            a, ldx, vector = _activations(x, self.k)
+            if vector:
+                raise AmxError(_INVALID_ARG, f"x must have shape (m, {self.k})")
+            m = a.shape[0]
+            try:
+                ia = np.asarray(ids)
+            except Exception as e:
+                raise AmxError(_INVALID_ARG, f"ids cannot be converted to an int32 array: {e}") from None
+            if ia.dtype.kind not in "iu" or ia.ndim != 2 or ia.shape[0] != m or not 1 <= ia.shape[1] <= 4096:
+                raise AmxError(_INVALID_ARG, f"ids must be integers of shape (m = {m}, top_k) with 1 <= top_k "
+                                             f"<= 4096, not {ia.dtype} {ia.shape}")
+            if ia.size and (ia.min() < 0 or ia.max() >= self.n_expert):
+                raise AmxError(_INVALID_ARG, f"ids must lie in [0, {self.n_expert}): found {ia.min()}..{ia.max()}")
+            ia = np.ascontiguousarray(ia, dtype=np.int32)
+            top = ia.shape[1]
+            want = (m, top, self.n)
+            if out is None:
+                y = np.empty(want, dtype=np.float32)
+            else:
+                if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != want or \
+                        not out.flags.c_contiguous or not out.flags.writeable:
+                    raise AmxError(_INVALID_ARG, f"out must be a writable C-contiguous float32 array of shape {want}")
+                if out.size and np.shares_memory(a, out):
+                    raise AmxError(_INVALID_ARG, "out overlaps x")
+                y = out
+            if m:
+                opts = _gemm_opts(threads, amx_min_m, bias, accumulate)
+                _check(_gemm_experts(h, m, a.ctypes.data, ldx, ia.ctypes.data, top, y.ctypes.data, self.n,
+                                     ctypes.byref(opts)),
+                       f"gemm_experts m={m} top_k={top} k={self.k} n={self.n} n_expert={self.n_expert}")
+        finally:
+            self._give_back()
+        return y
 
     def shares_activations(self, other):
         """Whether activations quantized for this handle serve `other` too
@@ -517,7 +619,7 @@ class Weights:
             return {"type": _type_name(i.type).decode(), "n": i.n, "k": i.k, "isa": _isa_name(i.isa).decode(),
                     "kernel": _kernel(h, 1).decode(), "layout": i.layout.decode(),
                     "packed_bytes": i.packed_bytes, "gguf_bytes": i.gguf_bytes, "amx_min_m": i.amx_min_m,
-                    "memory": memory}
+                    "memory": memory, "n_expert": i.n_expert}
         finally:
             self._give_back()
 
@@ -570,10 +672,11 @@ class Weights:
         if self.closed:
             return "<amxq.Weights (freed)>"
         i = self.info
-        return f"<amxq.Weights {i['type']} n={i['n']} k={i['k']} {i['isa']} {i['kernel']}>"
+        ne = f" n_expert={i['n_expert']}" if i["n_expert"] else ""
+        return f"<amxq.Weights {i['type']}{ne} n={i['n']} k={i['k']} {i['isa']} {i['kernel']}>"
 
 
-def gemm_multi(weights, x, threads=1, outs=None):
+def gemm_multi(weights, x, threads=1, outs=None, bias=None, accumulate=False):
     """[w.gemm(x) for w in weights], bitwise, with x quantized once per group
     of handles that share activations (Weights.shares_activations).
 
@@ -583,7 +686,8 @@ def gemm_multi(weights, x, threads=1, outs=None):
     (m, n_i) each ((n_i,) for a 1-D x). outs: None, or one array per handle,
     each as gemm's out= (float32, the result's shape, rows contiguous, not
     overlapping x nor each other); then outs' arrays are returned. On an error
-    nothing is written."""
+    nothing is written. bias: every handle's n values one after the other
+    (sum of the n values in all); accumulate=True adds to outs (as gemm)."""
     if isinstance(weights, Weights) or not hasattr(weights, "__len__"):
         raise AmxError(_INVALID_ARG, f"weights must be a sequence of amxq.Weights, not {type(weights).__name__}")
     ws = list(weights)
@@ -605,6 +709,11 @@ def gemm_multi(weights, x, threads=1, outs=None):
         if len(outs) != len(ws):
             raise AmxError(_INVALID_ARG, f"outs holds {len(outs)} arrays for {len(ws)} handles")
     threads = _int_arg(threads, "threads", 0, 1024)
+    accumulate = _accumulate_arg(accumulate, outs)
+    for i, w in enumerate(ws):
+        if w.n_expert:
+            raise AmxError(_INVALID_ARG, f"weights[{i}] are expert weights: gemm_multi takes matrices")
+    bias = _bias_arg(bias, sum(w.n for w in ws), "gemm_multi (the sum of the handles' n)")
     handles = []
     try:
         for w in ws:
@@ -628,7 +737,7 @@ def gemm_multi(weights, x, threads=1, outs=None):
             ldys.append(ldy)
         if m:
             count = len(ws)
-            opts = _GemmOpts(ctypes.sizeof(_GemmOpts), threads, 0, 0)
+            opts = _gemm_opts(threads, 0, bias, accumulate)
             _check(_gemm_multi((_vp * count)(*handles), count, m, a.ctypes.data, ldx,
                                (_vp * count)(*[y.ctypes.data for y in ys]), (_i64 * count)(*ldys),
                                ctypes.byref(opts)),
@@ -641,15 +750,41 @@ def gemm_multi(weights, x, threads=1, outs=None):
     return [y[0] for y in ys] if vector else ys
 
 
-def _pack_args(type, n, k, data, isa, threads):
+def _pack_args(type, n, k, data, isa, threads, n_expert=1):
     """Weights' and pack_into's arguments, checked -> (type id, n, k, blocks, pack options)."""
     tid = _type_id(type)
     n = _int_arg(n, "n", 1)
     k = _int_arg(k, "k", 1)
     bs, bb = _block_size(tid), _block_bytes(tid)
     # the row shape a 2-D array must have; an unusable k is the library's to report (AMX_ERR_BAD_SHAPE)
-    blocks = _block_buffer(data, n, k // bs * bb) if k % bs == 0 else _block_buffer(data, None, bb)
+    blocks = _block_buffer(data, n * n_expert, k // bs * bb) if k % bs == 0 else _block_buffer(data, None, bb)
     return tid, n, k, blocks, _PackOpts(ctypes.sizeof(_PackOpts), _isa_id(isa), threads, 0)
+
+
+def pack_experts(type, n_expert, n, k, data, isa="auto", threads=1):
+    """Expert weights: n_expert matrices of n x k, as a GGUF file holds a 3-D
+    tensor of ne = {k, n, n_expert} (expert 0's blocks first). data: bytes or a
+    uint8 array of n_expert * n * k / block * block_bytes bytes (a 3-D array
+    of shape (n_expert, n, k / block * block_bytes) too). Returns Weights whose
+    n_expert is set; multiply with gemm_experts. save / open / to_bytes /
+    open_memory work as for matrices."""
+    threads = _int_arg(threads, "threads", 0, 1024)
+    ne = _int_arg(n_expert, "n_expert", 1)
+    tid, n, k, blocks, opts = _pack_args(type, n, k, _experts_flat(data, ne), isa, threads, ne)
+    h = _vp()
+    _check(_pack_experts(tid, ne, n, k, blocks.ctypes.data if blocks.size else None, blocks.size,
+                         ctypes.byref(opts), ctypes.byref(h)),
+           f"pack_experts {_type_name(tid).decode()} n_expert={ne} n={n} k={k} ({blocks.size} bytes)")
+    return Weights._adopt(h.value, threads)
+
+
+def _experts_flat(data, ne):
+    """A 3-D array of expert blocks as the 2-D array of all their rows."""
+    if isinstance(data, np.ndarray) and data.ndim == 3:
+        if data.shape[0] != ne:
+            raise AmxError(_INVALID_ARG, f"data holds {data.shape[0]} experts, n_expert is {ne}")
+        return data.reshape(data.shape[0] * data.shape[1], data.shape[2])
+    return data
 
 
 def _path_arg(path):
@@ -697,22 +832,27 @@ def aligned_buffer(nbytes, align=_IMAGE_ALIGN):
     return raw[start:start + nbytes]  # the view keeps raw alive
 
 
-def pack_size(type, n, k, isa="auto", threads=1):
+def pack_size(type, n, k, isa="auto", threads=1, n_expert=0):
     """(bytes, align): the size of the image packing these weights with these
     options makes on this machine, and the alignment its start needs (what
     pack_into's buffer must have). "auto" means the family this machine
-    picks, so ask with the isa you will pack with."""
+    picks, so ask with the isa you will pack with. n_expert >= 1: expert
+    weights (pack_experts); 0: a matrix."""
     tid = _type_id(type)
     n = _int_arg(n, "n", 1)
     k = _int_arg(k, "k", 1)
+    ne = _int_arg(n_expert, "n_expert", 0)
     opts = _PackOpts(ctypes.sizeof(_PackOpts), _isa_id(isa), _int_arg(threads, "threads", 0, 1024), 0)
     size, align = _size(), _size()
-    _check(_pack_size(tid, n, k, ctypes.byref(opts), ctypes.byref(size), ctypes.byref(align)),
-           f"pack_size {_type_name(tid).decode()} n={n} k={k}")
+    if ne:
+        st = _pack_experts_size(tid, ne, n, k, ctypes.byref(opts), ctypes.byref(size), ctypes.byref(align))
+    else:
+        st = _pack_size(tid, n, k, ctypes.byref(opts), ctypes.byref(size), ctypes.byref(align))
+    _check(st, f"pack_size {_type_name(tid).decode()} n={n} k={k} n_expert={ne}")
     return size.value, align.value
 
 
-def pack_into(buffer, type, n, k, data, isa="auto", threads=1):
+def pack_into(buffer, type, n, k, data, isa="auto", threads=1, n_expert=0):
     """Packs like Weights(type, n, k, data, isa, threads), but writes the
     image (header, packed bytes, checksum) into the caller's buffer, which the
     returned Weights then uses in place (info["memory"] == "caller").
@@ -722,16 +862,23 @@ def pack_into(buffer, type, n, k, data, isa="auto", threads=1):
     starting at a 64-byte aligned address (aligned_buffer makes one), else
     AmxError AMX_ERR_BUFFER and nothing written. The Weights holds a reference
     to it until closed; it must not change meanwhile. The image written is what
-    save / to_bytes give, and open_memory can use it again later."""
+    save / to_bytes give, and open_memory can use it again later. n_expert
+    >= 1 packs expert weights as pack_experts does."""
     threads = _int_arg(threads, "threads", 0, 1024)
-    tid, n, k, blocks, opts = _pack_args(type, n, k, data, isa, threads)
+    ne = _int_arg(n_expert, "n_expert", 0)
+    tid, n, k, blocks, opts = _pack_args(type, n, k, _experts_flat(data, ne) if ne else data, isa, threads,
+                                         max(ne, 1))
     dst = _byte_view(buffer, "buffer", writable=True)
     h = _vp()
-    st = _pack_into(tid, n, k, blocks.ctypes.data if blocks.size else None, blocks.size, ctypes.byref(opts),
-                    dst.ctypes.data, dst.size, ctypes.byref(h))
+    src = blocks.ctypes.data if blocks.size else None
+    if ne:
+        st = _pack_experts_into(tid, ne, n, k, src, blocks.size, ctypes.byref(opts), dst.ctypes.data, dst.size,
+                                ctypes.byref(h))
+    else:
+        st = _pack_into(tid, n, k, src, blocks.size, ctypes.byref(opts), dst.ctypes.data, dst.size, ctypes.byref(h))
     what = f"pack_into {_type_name(tid).decode()} n={n} k={k}"
     if st == _BUFFER:
-        need, align = pack_size(type, n, k, isa, threads)
+        need, align = pack_size(type, n, k, isa, threads, ne)
         raise AmxError(st, f"{what}: the buffer must hold {need} bytes from a {align}-byte aligned address; it "
                            f"holds {dst.size} from an address {dst.ctypes.data % align} bytes past one "
                            f"(amxq.aligned_buffer({need}) makes one)")
