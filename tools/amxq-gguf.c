@@ -33,8 +33,11 @@
  * The files are mapped read-only; the GGUF parser (gguf.c) and pk_parse below
  * check every offset and size against the file before anything is read, so a
  * bad file ends with a one-line error and exit status 1. Tensors the library
- * cannot pack (F32 norms, F16, other quantization types, 1-D or 3-D tensors)
- * are counted and listed as skipped.
+ * cannot pack (F32 norms, F16, other quantization types, 1-D or 4-D tensors)
+ * are counted and listed as skipped. A 3-D tensor of ne = {k, n, n_expert}
+ * (a mixture-of-experts layer's experts) is packed as one expert handle
+ * (amx_pack_experts); --check multiplies it with every row routed to every
+ * expert (amx_gemm_q_experts), so that each expert runs with --check's m.
  *
  * Packed model file (.amxq), format version 1: every integer little-endian,
  * every field at a fixed offset.
@@ -54,7 +57,8 @@
  *   index: one entry per tensor, in the GGUF's order, each right after the last:
  *     0   uint64   image offset from the start of the file (a multiple of 64)
  *     8   uint64   image bytes
- *     16  int64    n (rows: the GGUF tensor's ne[1])
+ *     16  int64    n (rows: the GGUF tensor's ne[1]; one expert's for a 3-D tensor,
+ *                  whose expert count its image's header holds)
  *     24  int64    k (row length: ne[0])
  *     32  uint32   type (ggml type = amx_type)
  *     36  uint32   name bytes L (at most 1024)
@@ -138,6 +142,7 @@ typedef struct {
     char name[80];         /* printable */
     uint32_t type;
     int64_t n, k;
+    int64_t n_expert;      /* a 3-D tensor's experts (ne[2]); 0 for a matrix */
     const char *skip;      /* why it was not packed; NULL if it was */
     char skip_buf[96];
     const char *fail;      /* a bad image, or a failed write to --save: exit 1 */
@@ -427,6 +432,21 @@ static void random_x(float *x, int64_t count, uint64_t seed) {
         x[i] = (float)((int64_t)(xorshift(&seed) >> 40) - (1 << 23)) / (float)(1 << 23);
 }
 
+/* y = x . W^T for a matrix handle (n_expert 0); for an expert handle, every
+ * row of x to every expert (ids i * n_expert + e = e), y then holding
+ * m * n_expert rows of n. */
+static amx_status multiply(const amx_weights *h, int64_t n_expert, int64_t m, const float *x, int64_t k, float *y,
+                           int64_t n, const amx_gemm_opts *go) {
+    if (n_expert == 0) return amx_gemm_q(h, m, x, k, y, n, go);
+    if (n_expert > 4096) return AMX_ERR_INVALID_ARG; /* more ids per row than the call takes */
+    int32_t *ids = malloc(sizeof *ids * (size_t)(m * n_expert));
+    if (!ids) return AMX_ERR_NO_MEMORY;
+    for (int64_t i = 0; i < m * n_expert; i++) ids[i] = (int32_t)(i % n_expert);
+    const amx_status st = amx_gemm_q_experts(h, m, x, k, ids, (int32_t)n_expert, y, n, go);
+    free(ids);
+    return st;
+}
+
 /* The rows --check multiplies with on h: --check-m as given, else 4 and, on
  * an AMX handle, its tile threshold, so that the tiles run too. */
 static int check_rows(const options *o, const amx_weights *h, int *ms) {
@@ -447,7 +467,7 @@ static int check_rows(const options *o, const amx_weights *h, int *ms) {
  * relative difference normalized by the largest reference output. */
 static void check_tensor(item *it, const amx_weights *h, const options *o, uint64_t seed) {
     const gguf_tensor *t = it->t;
-    const int64_t n = it->n, k = it->k;
+    const int64_t n = it->n, k = it->k, ne = it->n_expert, rows = ne > 0 ? ne : 1;
     int ms[MAX_CHECK_M];
     int64_t m_max = 0;
     it->n_checks = check_rows(o, h, ms);
@@ -459,22 +479,24 @@ static void check_tensor(item *it, const amx_weights *h, const options *o, uint6
     amx_weights *ref = NULL;
     const amx_pack_opts ro = {.size = sizeof ro, .isa = AMX_ISA_SCALAR, .n_threads = 1};
     float *x = malloc((size_t)(m_max * k) * sizeof *x);
-    float *y = malloc((size_t)(m_max * n) * sizeof *y), *r = malloc((size_t)(m_max * n) * sizeof *r);
+    float *y = malloc((size_t)(m_max * rows * n) * sizeof *y), *r = malloc((size_t)(m_max * rows * n) * sizeof *r);
     it->check_bad = 1;
-    if (!x || !y || !r || amx_pack_weights((amx_type)t->type, n, k, t->data, t->nbytes, &ro, &ref) != AMX_OK)
+    if (!x || !y || !r ||
+        (ne ? amx_pack_experts((amx_type)t->type, ne, n, k, t->data, t->nbytes, &ro, &ref)
+            : amx_pack_weights((amx_type)t->type, n, k, t->data, t->nbytes, &ro, &ref)) != AMX_OK)
         goto out;
     random_x(x, m_max * k, seed);
     it->check_bad = 0;
     for (int c = 0; c < it->n_checks; c++) {
         check_result *cr = &it->checks[c];
         const int64_t m = cr->m;
-        if (amx_gemm_q(h, m, x, k, y, n, NULL) != AMX_OK || amx_gemm_q(ref, m, x, k, r, n, NULL) != AMX_OK) {
+        if (multiply(h, ne, m, x, k, y, n, NULL) != AMX_OK || multiply(ref, ne, m, x, k, r, n, NULL) != AMX_OK) {
             it->check_bad = 1;
             continue;
         }
         double worst = 0, scale = 0;
         int nonfinite = 0;
-        for (int64_t i = 0; i < m * n; i++) {
+        for (int64_t i = 0; i < m * rows * n; i++) {
             if (!isfinite(r[i]) || !isfinite(y[i])) {
                 /* the same non-finite value in both is agreement (e.g. Inf scales) */
                 if (memcmp(&r[i], &y[i], sizeof r[i]) != 0 && !(isnan(r[i]) && isnan(y[i]))) nonfinite = 1;
@@ -530,18 +552,25 @@ static amx_weights *make_handle(const job *j, item *it) {
     const double t0 = now_s();
     if (j->mode == MODE_OPEN)
         st = amx_weights_open_memory(j->pk_map + it->e->offset, it->e->bytes, &oo, &h);
+    else if (j->mode == MODE_SAVE && it->n_expert)
+        st = amx_pack_experts_into((amx_type)it->type, it->n_expert, it->n, it->k, t->data, t->nbytes, &po,
+                                   j->out + it->offset, it->packed_bytes, &h);
     else if (j->mode == MODE_SAVE)
         st = amx_pack_weights_into((amx_type)it->type, it->n, it->k, t->data, t->nbytes, &po, j->out + it->offset,
                                    it->packed_bytes, &h);
+    else if (it->n_expert)
+        st = amx_pack_experts((amx_type)it->type, it->n_expert, it->n, it->k, t->data, t->nbytes, &po, &h);
     else
         st = amx_pack_weights((amx_type)it->type, it->n, it->k, t->data, t->nbytes, &po, &h);
     it->time_s = now_s() - t0;
     if (st == AMX_OK) return h;
     if (j->mode == MODE_PACK) {
-        snprintf(it->skip_buf, sizeof it->skip_buf, "amx_pack_weights: %s", amx_status_str(st));
+        snprintf(it->skip_buf, sizeof it->skip_buf, "%s: %s", it->n_expert ? "amx_pack_experts" : "amx_pack_weights",
+                 amx_status_str(st));
         it->skip = it->skip_buf;
     } else if (j->mode == MODE_SAVE) {
-        snprintf(it->fail_buf, sizeof it->fail_buf, "amx_pack_weights_into: %s", amx_status_str(st));
+        snprintf(it->fail_buf, sizeof it->fail_buf, "%s: %s",
+                 it->n_expert ? "amx_pack_experts_into" : "amx_pack_weights_into", amx_status_str(st));
         it->fail = it->fail_buf;
     } else if (st == AMX_ERR_ISA_UNAVAILABLE) {
         const amx_isa isa = (amx_isa)get_u32(j->pk_map + it->e->offset + 20); /* the image header's family */
@@ -577,10 +606,15 @@ static void *worker(void *arg) {
                          amx_type_name(info.type), (long long)info.n, (long long)info.k, type_name(it->type),
                          (long long)it->n, (long long)it->k);
                 it->fail = it->fail_buf;
+            } else if (j->mode == MODE_OPEN && it->t && info.n_expert != it->n_expert) {
+                snprintf(it->fail_buf, sizeof it->fail_buf, "image at offset %llu holds %lld experts, the GGUF %lld",
+                         (ull)it->e->offset, (long long)info.n_expert, (long long)it->n_expert);
+                it->fail = it->fail_buf;
             } else if (o->check) {
                 if (j->mode == MODE_OPEN && !blocks_equal(h, it->t)) it->blocks_differ = 1;
                 check_tensor(it, h, o, 0x9e3779b97f4a7c15ull ^ (uint64_t)(it->index + 1));
             }
+            if (j->mode == MODE_OPEN && !it->t) it->n_expert = info.n_expert; /* the image says */
             if (it == j->first && !it->fail) it->keep = h;
             else amx_weights_free(h);
         }
@@ -792,7 +826,7 @@ static void bench(const options *o, item *items, size_t n) {
            "kernel m=512", "m=512 ms", "GOPS");
     for (size_t i = 0; i < n; i++) {
         const gguf_tensor *t = items[i].t;
-        if (!done_ok(&items[i])) continue;
+        if (!done_ok(&items[i]) || items[i].n_expert) continue; /* matrices only; amxq-bench-experts times experts */
         int seen = 0;
         for (size_t j = 0; j < i && !seen; j++)
             seen = done_ok(&items[j]) && items[j].t->type == t->type && items[j].t->ne[0] == t->ne[0] &&
@@ -828,11 +862,12 @@ static void first_multiply(const options *o, item *it, double t_start, char *lin
     line[0] = 0;
     if (!it || !it->keep) return;
     const amx_gemm_opts go = {.size = sizeof go, .n_threads = o->threads};
-    float *x = malloc((size_t)it->k * sizeof *x), *y = malloc((size_t)it->n * sizeof *y);
+    const int64_t rows = it->n_expert > 0 ? it->n_expert : 1; /* an expert tensor: the row to every expert */
+    float *x = malloc((size_t)it->k * sizeof *x), *y = malloc((size_t)(rows * it->n) * sizeof *y);
     if (!x || !y) die(o->path ? o->path : o->packed, "out of memory");
     random_x(x, it->k, 42);
     const double t0 = now_s();
-    const amx_status st = amx_gemm_q(it->keep, 1, x, it->k, y, it->n, &go);
+    const amx_status st = multiply(it->keep, it->n_expert, 1, x, it->k, y, it->n, &go);
     const double t1 = now_s();
     if (st != AMX_OK)
         snprintf(line, cap, "first multiply: m=1 on %s failed: %s\n", it->name, amx_status_str(st));
@@ -1068,8 +1103,8 @@ static const char *why_skip(const gguf_tensor *t, char *buf, size_t cap) {
         snprintf(buf, cap, "type %s not supported", type_name(t->type));
         return buf;
     }
-    if (t->n_dims != 2 && !(t->n_dims > 2 && t->ne[2] == 1 && t->ne[3] == 1)) {
-        snprintf(buf, cap, "%u-D, not a matrix", t->n_dims);
+    if (t->n_dims < 2 || (t->n_dims > 3 && t->ne[3] != 1)) {
+        snprintf(buf, cap, "%u-D, not a matrix or an expert tensor", t->n_dims);
         return buf;
     }
     if (t->ne[0] == 0 || t->ne[1] == 0) return "empty";
@@ -1181,7 +1216,8 @@ int main(int argc, char **argv) {
         item *it = &items[i];
         if (o.path) {
             const gguf_tensor *t = &f.tensors[i];
-            *it = (item){.t = t, .index = i, .type = t->type, .n = t->ne[1], .k = t->ne[0], .work_bytes = t->nbytes};
+            *it = (item){.t = t, .index = i, .type = t->type, .n = t->ne[1], .k = t->ne[0], .work_bytes = t->nbytes,
+                         .n_expert = t->n_dims >= 3 && t->ne[2] > 1 ? (int64_t)t->ne[2] : 0};
             gguf_printable(t->name, t->name_len, it->name, sizeof it->name);
             it->skip = why_skip(t, it->skip_buf, sizeof it->skip_buf);
         } else {
@@ -1199,7 +1235,9 @@ int main(int argc, char **argv) {
         if (md == MODE_SAVE) { /* the image size, for the file's layout */
             const amx_pack_opts po = {.size = sizeof po, .isa = o.isa, .n_threads = 1};
             size_t bytes, align;
-            const amx_status st = amx_pack_size((amx_type)it->type, it->n, it->k, &po, &bytes, &align);
+            const amx_status st =
+                it->n_expert ? amx_pack_experts_size((amx_type)it->type, it->n_expert, it->n, it->k, &po, &bytes, &align)
+                             : amx_pack_size((amx_type)it->type, it->n, it->k, &po, &bytes, &align);
             if (st != AMX_OK || align > PK_ALIGN) {
                 snprintf(it->skip_buf, sizeof it->skip_buf, "amx_pack_size: %s",
                          st != AMX_OK ? amx_status_str(st) : "alignment beyond 64 bytes");
