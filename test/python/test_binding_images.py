@@ -206,7 +206,10 @@ def _damaged(image):
         ("empty", b"", "AMX_ERR_BAD_FORMAT"),
         ("not an image", b"GGUF" + bytes(len(image) - 4), "AMX_ERR_BAD_FORMAT"),
         ("magic", b"AMXQPACX" + image[8:], "AMX_ERR_BAD_FORMAT"),
-        ("format version", patch(8, "<I", 2), "AMX_ERR_VERSION"),
+        ("format version", patch(8, "<I", 3), "AMX_ERR_VERSION"),
+        # format 2 is an expert tensor's: a matrix image relabelled has no n_expert
+        ("format 2 without experts", patch(8, "<I", 2), "AMX_ERR_BAD_FORMAT"),
+        ("n_expert in format 1", patch(104, "<q", 2), "AMX_ERR_BAD_FORMAT"),
         ("layout version", patch(12, "<I", 0xFFFF), "AMX_ERR_VERSION"),
         ("type", patch(16, "<I", 99), "AMX_ERR_UNSUPPORTED_TYPE"),
         ("family", patch(20, "<I", 0), "AMX_ERR_BAD_FORMAT"),
