@@ -120,7 +120,10 @@ typedef struct amx_pack_opts {
  * still writes nothing. amx_gemm_q_multi reads `bias` as every handle's n
  * floats one after the other (w[0]'s, then w[1]'s, ...: a fused QKV bias);
  * amx_gemm_q_experts as n_expert rows of n floats (expert e's at
- * bias + e * n). */
+ * bias + e * n). An accumulating amx_gemm_compute share keeps the outputs
+ * it overwrites in a buffer of its thread (at most 64 Ki floats at a time,
+ * or one work item); if that cannot be allocated it returns
+ * AMX_ERR_NO_MEMORY having written nothing. */
 typedef struct amx_gemm_opts {
     uint32_t size;     /* sizeof(amx_gemm_opts) as the caller compiled it */
     int32_t n_threads; /* threads for this call (library pool); 0 = 1; at most 1024 */
