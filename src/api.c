@@ -184,6 +184,7 @@ typedef struct {
     void *ws;
     int32_t n_threads; /* library pool threads (amx_gemm_q only) */
     amxq_plan plan;    /* the one kernel decision of this call */
+    amxq_plan inner;   /* the kernel's own plan when plan wraps it (amxq_plan_normalize) */
     const float *bias; /* n floats, or NULL */
     int accumulate;    /* y = y_old + result */
     float *saved;      /* pool calls that accumulate: m x n floats where the
@@ -214,6 +215,27 @@ void amxq_item_rect(const amxq_plan *p, int64_t m, int64_t n, int64_t it, int64_
     *r1 = *r0 + p->rows_block < m ? *r0 + p->rows_block : m;
     *c0 = cb * p->cols_block;
     *c1 = *c0 + p->cols_block < n ? *c0 + p->cols_block : n;
+}
+
+static void whole_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
+                          int64_t ldy, int64_t i0, int64_t i1) {
+    const amxq_plan *in = p->impl;
+    if (i1 > i0) in->compute(in, w, m, ws, y, ldy, 0, in->n_items);
+}
+
+static int g_whole_plans = -1; /* AMXQ_TEST_WHOLE_PLANS, read once */
+
+void amxq_plan_normalize(amxq_plan *p, amxq_plan *inner, int64_t m, int64_t n) {
+    int whole = __atomic_load_n(&g_whole_plans, __ATOMIC_RELAXED);
+    if (whole < 0) {
+        const char *e = getenv("AMXQ_TEST_WHOLE_PLANS");
+        whole = e && strcmp(e, "1") == 0;
+        __atomic_store_n(&g_whole_plans, whole, __ATOMIC_RELAXED);
+    }
+    if (p->order != AMXQ_ITEMS_UNSET && !whole) return;
+    *inner = *p;
+    *p = (amxq_plan){.kernel = inner->kernel, .rows_block = m, .cols_block = n, .n_items = 1,
+                     .compute = whole_compute, .impl = inner, .order = AMXQ_ITEMS_ROWS_FASTEST};
 }
 
 /* Outputs items [i0, i1) write. */
@@ -327,13 +349,13 @@ static amx_status check_gemm(const amx_weights *w, int64_t m, const float *x, in
     if (m < 0) return AMX_ERR_INVALID_ARG;
     if (has_x && (st = check_operand(m, x, ldx, w->k)) != AMX_OK) return st;
     if (has_y && (st = check_operand(m, y, ldy, w->n)) != AMX_OK) return st;
-    *job = (gemm_job){w, m, x, ldx, y, ldy, NULL, o.n_threads, {0}, o.bias,
+    *job = (gemm_job){w, m, x, ldx, y, ldy, NULL, o.n_threads, {0}, {0}, o.bias,
                       (o.flags & AMX_GEMM_ACCUMULATE) != 0, NULL};
     if (m > 0) {
         const amxq_call_opts call = call_opts(w, &o);
         w->v->select(w, m, &call, &job->plan);
         /* the epilogue finds its outputs by the plan's item order */
-        if ((job->bias || job->accumulate) && job->plan.order == AMXQ_ITEMS_UNSET) return AMX_ERR_UNSUPPORTED_TYPE;
+        if (job->bias || job->accumulate) amxq_plan_normalize(&job->plan, &job->inner, m, w->n);
     }
     return AMX_OK;
 }

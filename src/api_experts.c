@@ -150,15 +150,16 @@ typedef struct {
     int accumulate;
     amxq_call_opts call;
     amxq_plan *plans;      /* per expert (rows > 0) */
+    amxq_plan *inner;      /* per expert: the kernel's own plan where plans[e] wraps it */
     int64_t *item_off;     /* n_expert + 1: first global item of each expert */
 } compute_job;
 
-/* Plans for every expert with rows, and the global numbering of their items.
- * AMX_ERR_UNSUPPORTED_TYPE if a plan cannot say where its items write. */
-static amx_status plan_all(compute_job *j, amxq_plan *plans, int64_t *item_off) {
+/* Plans for every expert with rows, and the global numbering of their items. */
+static void plan_all(compute_job *j, amxq_plan *plans, amxq_plan *inner, int64_t *item_off) {
     const route *r = j->r;
     const amx_weights *w = r->w;
     j->plans = plans;
+    j->inner = inner;
     j->item_off = item_off;
     item_off[0] = 0;
     for (int64_t e = 0; e < w->n_expert; e++) {
@@ -168,10 +169,9 @@ static amx_status plan_all(compute_job *j, amxq_plan *plans, int64_t *item_off) 
         amx_weights view;
         amxq_expert_view(w, e, &view);
         w->v->select(&view, c, &j->call, &plans[e]);
-        if (plans[e].order == AMXQ_ITEMS_UNSET) return AMX_ERR_UNSUPPORTED_TYPE;
+        amxq_plan_normalize(&plans[e], &inner[e], c, w->n); /* the scatter needs its rectangles */
         item_off[e + 1] += plans[e].n_items;
     }
-    return AMX_OK;
 }
 
 /* Global items [g0, g1): each expert's share computed into the output block,
@@ -252,14 +252,11 @@ static amx_status compute_setup(compute_job *j, const route *r, const amx_gemm_o
     *j = (compute_job){.r = r, .ws = ws, .out = (float *)((uint8_t *)ws + r->out_off), .y = y, .ldy = ldy,
                        .bias = o->bias, .accumulate = (o->flags & AMX_GEMM_ACCUMULATE) != 0,
                        .call = amxq_call_opts_of(r->w, o)};
-    *mem = malloc(sizeof(amxq_plan) * (size_t)ne + sizeof(int64_t) * (size_t)(ne + 1));
+    *mem = malloc(2 * sizeof(amxq_plan) * (size_t)ne + sizeof(int64_t) * (size_t)(ne + 1));
     if (!*mem) return AMX_ERR_NO_MEMORY;
-    const amx_status st = plan_all(j, *mem, (int64_t *)((amxq_plan *)*mem + ne));
-    if (st != AMX_OK) {
-        free(*mem);
-        *mem = NULL;
-    }
-    return st;
+    amxq_plan *plans = *mem;
+    plan_all(j, plans, plans + ne, (int64_t *)(plans + 2 * ne));
+    return AMX_OK;
 }
 
 amx_status amx_gemm_q_experts(const amx_weights *w, int64_t m, const float *x, int64_t ldx, const int32_t *ids,

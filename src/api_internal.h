@@ -57,6 +57,14 @@ void amxq_share_range(int64_t n, int32_t ith, int32_t nth, int64_t *b, int64_t *
 void amxq_item_rect(const amxq_plan *p, int64_t m, int64_t n, int64_t it, int64_t *r0, int64_t *r1,
                     int64_t *c0, int64_t *c1);
 
+/* A plan that does not say how its items map to rectangles (order unset)
+ * becomes one item covering all of y, run by the original compute over all
+ * its items: the epilogue and the expert scatter then see its whole output
+ * (less parallel, the same results). `inner` keeps the original and must
+ * outlive p. The environment variable AMXQ_TEST_WHOLE_PLANS=1 does it to
+ * every plan, so that the tests run this path on every row. */
+void amxq_plan_normalize(amxq_plan *p, amxq_plan *inner, int64_t m, int64_t n);
+
 /* The epilogue (amx_gemm_opts.bias, AMX_GEMM_ACCUMULATE) on one output:
  * the result r, then r + bias, then old + that, each step only if asked.
  * One definition, so every entry point rounds alike. */

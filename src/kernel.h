@@ -66,7 +66,8 @@ typedef void (*amxq_compute_fn)(const amxq_plan *p, const amx_weights *w, int64_
 /* How a plan numbers its items over the grid of (row block, column block)
  * rectangles. The core needs it to find the outputs of a range of items
  * (the epilogue, the expert call's scatter); a plan that leaves it unset
- * cannot run those calls (they return AMX_ERR_UNSUPPORTED_TYPE). */
+ * still works there, as one item covering the whole output (the same
+ * results, without splitting that multiply between threads). */
 typedef enum {
     AMXQ_ITEMS_UNSET = 0,
     AMXQ_ITEMS_ROWS_FASTEST = 1, /* item = column block * row_blocks + row block */
