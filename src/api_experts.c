@@ -204,6 +204,10 @@ static void compute_items(const compute_job *j, int64_t g0, int64_t g1) {
             for (int64_t row = r0; row < r1; row++) {
                 const float *tr = t + row * r->ldt;
                 float *yr = j->y + (int64_t)r->slot[r->off[e] + row] * j->ldy;
+                if (!bias && !j->accumulate) {
+                    memcpy(yr + c0, tr + c0, sizeof(float) * (size_t)(c1 - c0));
+                    continue;
+                }
                 for (int64_t col = c0; col < c1; col++)
                     yr[col] = amxq_epilogue(tr[col], bias ? bias + col : NULL, j->accumulate ? yr + col : NULL);
             }
