@@ -97,6 +97,20 @@ typedef enum amx_isa {
 /* A packed weight matrix. Opaque; create with amx_pack_weights(). */
 typedef struct amx_weights amx_weights;
 
+/* Where the packed bytes of a handle live on a machine with several NUMA
+ * nodes (sockets). The nodes considered are those of the CPUs the packing
+ * thread may run on (its affinity mask) that its memory policy allows
+ * (numa_get_membind). With one such node, or without NUMA support in the
+ * kernel, every policy places like NONE. See README, "NUMA placement". */
+typedef enum amx_numa_policy {
+    AMX_NUMA_AUTO = 0,      /* MIRROR when every node's free memory holds 4 replicas, else PARTITION */
+    AMX_NUMA_NONE = 1,      /* one copy, placed by the kernel's default policy (first touch) */
+    AMX_NUMA_MIRROR = 2,    /* one replica per node; a thread reads its own node's replica */
+    AMX_NUMA_PARTITION = 3, /* the output columns split across the nodes in proportion to their
+                               CPUs, each part on its own node (amx_gemm_share_node) */
+    AMX_NUMA_INTERLEAVE = 4 /* one copy, pages interleaved across the nodes */
+} amx_numa_policy;
+
 /* Options for amx_pack_weights(). Set size = sizeof(amx_pack_opts); zero
  * every other field for the defaults. A NULL pointer means all defaults. */
 typedef struct amx_pack_opts {
@@ -104,6 +118,8 @@ typedef struct amx_pack_opts {
     amx_isa isa;       /* kernel family to pack for; AMX_ISA_AUTO = best available */
     int32_t n_threads; /* threads used while packing; 0 = 1; at most 1024 */
     uint32_t flags;    /* reserved, must be 0 */
+    amx_numa_policy numa; /* placement of library memory (amx_pack_weights only); added in
+                             0.3, callers that pass a 16-byte struct get AMX_NUMA_AUTO */
 } amx_pack_opts;
 
 /* Options for amx_gemm_q() and every other multiply. Set size =
@@ -353,6 +369,17 @@ AMXQ_API amx_status amx_gemm_compute(const amx_weights *w, int64_t m, const void
                                      float *y, int64_t ldy, int32_t ith, int32_t nth,
                                      const amx_gemm_opts *opts);
 
+/* The NUMA node that share ith of nth of amx_gemm_compute reads its weights
+ * from, for an engine that places its threads: a PARTITION handle gives each
+ * part a contiguous range of shares in proportion to the part's size (each
+ * part at least one share when nth >= its part count), and a share run on
+ * its part's node reads only local memory. -1 when any node will do: MIRROR
+ * (each share reads the replica of the node it runs on, found with getcpu),
+ * NONE, INTERLEAVE, a PARTITION handle with fewer shares than parts (then
+ * shares follow the plain split and read across nodes), or invalid
+ * arguments. Results never depend on where shares run. */
+AMXQ_API int32_t amx_gemm_share_node(const amx_weights *w, int32_t ith, int32_t nth);
+
 /* ---- One activation quantization for several weights --------------------
  *
  * An engine that multiplies one x by several matrices (Q, K and V; gate and
@@ -506,7 +533,24 @@ typedef struct amx_weights_info {
     amx_memory memory;     /* who owns the packed bytes; added in 0.2 */
     int64_t n_expert;      /* expert handles (amx_pack_experts): the number of experts,
                               each n x k; 0 for a matrix handle; added in 0.3 */
+    /* NUMA placement, added in 0.3. numa_policy is what was done (NONE for
+     * caller memory, mapped files and expert handles, and on one node);
+     * numa_requested what
+     * the options asked for, AUTO resolved. They differ, or AMX_NUMA_FELL_BACK
+     * is set, when a node lacked the memory. numa_node_count entries of
+     * numa_nodes (node numbers) and numa_node_bytes (bytes of this handle on
+     * that node; MIRROR: one replica each), valid while the handle lives;
+     * 0 entries for NONE. */
+    amx_numa_policy numa_policy;
+    amx_numa_policy numa_requested;
+    uint32_t numa_flags;
+    int32_t numa_node_count;
+    const int32_t *numa_nodes;
+    const uint64_t *numa_node_bytes;
 } amx_weights_info;
+/* amx_weights_info.numa_flags: placement found a node without room for its
+ * replica or part and fell back (fewer replicas, or the next policy). */
+#define AMX_NUMA_FELL_BACK 1u
 
 /* Fills *info. AMX_ERR_INVALID_ARG on a NULL or invalid handle, NULL info or
  * info->size too small to hold the first fields (type, n, k). */

@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "formats.h"
 #include "api_internal.h"
+#include "numa.h"
 #include "pool.h"
 #include "scratch.h"
 #include "version.h"
@@ -118,7 +119,8 @@ amx_status amxq_read_pack_opts(const amx_pack_opts *o, amx_pack_opts *r) {
     *r = (amx_pack_opts){.size = sizeof *r, .isa = AMX_ISA_AUTO};
     if (!o) return AMX_OK;
     if (!amxq_copy_opts(r, sizeof *r, o, AMXQ_PACK_OPTS_V0_SIZE)) return AMX_ERR_INVALID_ARG;
-    if (!isa_valid(r->isa) || r->n_threads < 0 || r->n_threads > AMXQ_MAX_THREADS || r->flags)
+    if (!isa_valid(r->isa) || r->n_threads < 0 || r->n_threads > AMXQ_MAX_THREADS || r->flags ||
+        r->numa < AMX_NUMA_AUTO || r->numa > AMX_NUMA_INTERLEAVE)
         return AMX_ERR_INVALID_ARG;
     if (r->n_threads == 0) r->n_threads = 1;
     return AMX_OK;
@@ -187,9 +189,13 @@ typedef struct {
     amxq_plan inner;   /* the kernel's own plan when plan wraps it (amxq_plan_normalize) */
     const float *bias; /* n floats, or NULL */
     int accumulate;    /* y = y_old + result */
-    float *saved;      /* pool calls that accumulate: m x n floats where the
-                          shares save the outputs they overwrite; NULL: each
-                          share uses its thread's scratch */
+    float *saved;      /* pool calls that accumulate: where the shares save the
+                          outputs they overwrite, an m x saved_ld matrix (row r,
+                          column c at r * saved_ld + c); NULL: each share uses
+                          its thread's scratch */
+    int64_t saved_ld;
+    amxq_call_opts call;
+    const amxq_numa_slot *slots; /* pool thread t computes slots[t] (placed handles); NULL: share t */
 } gemm_job;
 
 /* Share ith of nth of n work items: amxq_split's balanced contiguous ranges,
@@ -248,16 +254,21 @@ static int64_t items_area(const gemm_job *j, int64_t i0, int64_t i1) {
     return a;
 }
 
-/* Items [i0, i1) with the epilogue: the outputs they will overwrite saved to
- * `saved` (accumulate; rectangle after rectangle, in item order), the
- * kernel's results written, then each output made amxq_epilogue of them. */
-static void compute_items_epilogue(const gemm_job *j, int64_t i0, int64_t i1, float *saved) {
+/* Items [i0, i1) with the epilogue: the outputs they will overwrite saved
+ * (accumulate), the kernel's results written, then each output made
+ * amxq_epilogue of them. saved_ld > 0: `saved` is a matrix like y (row r,
+ * column c at r * saved_ld + c, the pool's buffer); 0: the items' rectangles
+ * one after another, in item order (a share's scratch). */
+static void compute_items_epilogue(const gemm_job *j, int64_t i0, int64_t i1, float *saved, int64_t saved_ld) {
     int64_t r0, r1, c0, c1;
     float *o = saved;
     for (int64_t it = i0; it < i1 && j->accumulate; it++) {
         amxq_item_rect(&j->plan, j->m, j->w->n, it, &r0, &r1, &c0, &c1);
-        for (int64_t r = r0; r < r1; r++, o += c1 - c0)
-            memcpy(o, j->y + r * j->ldy + c0, sizeof(float) * (size_t)(c1 - c0));
+        for (int64_t r = r0; r < r1; r++) {
+            float *dst = saved_ld ? saved + r * saved_ld + c0 : o;
+            memcpy(dst, j->y + r * j->ldy + c0, sizeof(float) * (size_t)(c1 - c0));
+            o += c1 - c0;
+        }
     }
     j->plan.compute(&j->plan, j->w, j->m, j->ws, j->y, j->ldy, i0, i1);
     o = saved;
@@ -265,8 +276,10 @@ static void compute_items_epilogue(const gemm_job *j, int64_t i0, int64_t i1, fl
         amxq_item_rect(&j->plan, j->m, j->w->n, it, &r0, &r1, &c0, &c1);
         for (int64_t r = r0; r < r1; r++) {
             float *yr = j->y + r * j->ldy;
+            const float *old = !j->accumulate ? NULL : saved_ld ? saved + r * saved_ld + c0 : o;
             for (int64_t c = c0; c < c1; c++)
-                yr[c] = amxq_epilogue(yr[c], j->bias ? j->bias + c : NULL, j->accumulate ? o++ : NULL);
+                yr[c] = amxq_epilogue(yr[c], j->bias ? j->bias + c : NULL, old ? old + (c - c0) : NULL);
+            o += c1 - c0;
         }
     }
 }
@@ -282,11 +295,11 @@ static amx_status compute_items(const gemm_job *j, int64_t i0, int64_t i1) {
         return AMX_OK;
     }
     if (!j->accumulate) {
-        compute_items_epilogue(j, i0, i1, NULL);
+        compute_items_epilogue(j, i0, i1, NULL, 0);
         return AMX_OK;
     }
     if (j->saved) {
-        compute_items_epilogue(j, i0, i1, j->saved + items_area(j, 0, i0));
+        compute_items_epilogue(j, i0, i1, j->saved, j->saved_ld);
         return AMX_OK;
     }
     /* the largest piece first, so the one allocation happens before any write */
@@ -303,7 +316,7 @@ static amx_status compute_items(const gemm_job *j, int64_t i0, int64_t i1) {
         int64_t area = 0;
         for (b = a; b < i1 && (b == a || area + items_area(j, b, b + 1) <= EPILOGUE_PIECE); b++)
             area += items_area(j, b, b + 1);
-        compute_items_epilogue(j, a, b, saved);
+        compute_items_epilogue(j, a, b, saved, 0);
     }
     amxq_scratch_trim(AMXQ_SCRATCH_EPILOGUE, WORKSPACE_KEEP_MAX);
     return AMX_OK;
@@ -315,15 +328,52 @@ static void quantize_share(const gemm_job *j, int32_t ith, int32_t nth) {
     if (m1 > m0) j->w->v->quantize(j->w, j->x, j->ldx, j->m, j->ws, m0, m1);
 }
 
-static amx_status compute_share(const gemm_job *j, int32_t ith, int32_t nth) {
+static amx_status compute_share_slot(const gemm_job *j, int32_t ith, int32_t nth, const amxq_numa_slot *slot) {
     int64_t i0, i1;
+    if (j->w->place) { /* each share reads its node's replica or part */
+        amxq_numa_share s;
+        gemm_job sub = *j;
+        if (!amxq_numa_resolve(j->w, &j->plan, &j->call, j->m, ith, nth, slot, &s, &sub.plan, &i0, &i1))
+            return AMX_OK;
+        /* the share's view: its own columns of y, bias and the saved outputs */
+        sub.w = &s.view;
+        sub.y = j->y + s.col0;
+        if (sub.bias) sub.bias += s.col0;
+        if (sub.saved) sub.saved += s.col0;
+        if (s.part >= 0 && (sub.bias || sub.accumulate)) {
+            amxq_plan_normalize(&sub.plan, &sub.inner, j->m, s.view.n);
+            if (sub.plan.n_items == 1 && i0 > 0) return AMX_OK; /* made whole: share 0 runs it */
+            if (sub.plan.n_items == 1) i1 = 1;
+        }
+        return compute_items(&sub, i0, i1);
+    }
     share_range(j->plan.n_items, ith, nth, &i0, &i1);
     return i1 > i0 ? compute_items(j, i0, i1) : AMX_OK;
 }
 
+static amx_status compute_share(const gemm_job *j, int32_t ith, int32_t nth) {
+    return compute_share_slot(j, ith, nth, NULL);
+}
+
 static void quantize_task(void *ctx, int ith, int nth) { quantize_share(ctx, ith, nth); }
 /* (pool calls give every accumulating share its saved buffer: no failure) */
-static void compute_task(void *ctx, int ith, int nth) { (void)compute_share(ctx, ith, nth); }
+static void compute_task(void *ctx, int ith, int nth) {
+    const gemm_job *j = ctx;
+    (void)compute_share_slot(j, ith, nth, j->slots ? &j->slots[ith] : NULL);
+}
+
+/* Runs j's compute step (after its quantize step, when `quantize`) on nth
+ * pool threads; on a placed handle each thread reads its node's replica or
+ * part (numa.h). */
+static void pool_gemm(gemm_job *j, int nth, int quantize) {
+    amxq_numa_slot slots[AMXQ_MAX_POOL_ORDER];
+    if (j->w->place && nth > 1) {
+        amxq_numa_pool_slots(j->w, nth, slots);
+        j->slots = slots;
+    }
+    amxq_pool_run(nth, quantize ? quantize_task : compute_task, quantize ? compute_task : NULL, j);
+    j->slots = NULL;
+}
 
 /* (rows - 1) * ld + cols must be addressable. */
 static int extent_ok(int64_t rows, int64_t ld, int64_t cols) {
@@ -350,10 +400,9 @@ static amx_status check_gemm(const amx_weights *w, int64_t m, const float *x, in
     if (has_x && (st = check_operand(m, x, ldx, w->k)) != AMX_OK) return st;
     if (has_y && (st = check_operand(m, y, ldy, w->n)) != AMX_OK) return st;
     *job = (gemm_job){w, m, x, ldx, y, ldy, NULL, o.n_threads, {0}, {0}, o.bias,
-                      (o.flags & AMX_GEMM_ACCUMULATE) != 0, NULL};
+                      (o.flags & AMX_GEMM_ACCUMULATE) != 0, NULL, w->n, call_opts(w, &o), NULL};
     if (m > 0) {
-        const amxq_call_opts call = call_opts(w, &o);
-        w->v->select(w, m, &call, &job->plan);
+        w->v->select(w, m, &job->call, &job->plan);
         /* the epilogue finds its outputs by the plan's item order */
         if (job->bias || job->accumulate) amxq_plan_normalize(&job->plan, &job->inner, m, w->n);
     }
@@ -374,10 +423,10 @@ amx_status amx_gemm_q(const amx_weights *w, int64_t m, const float *x, int64_t l
     int nth = job.n_threads;
     if (nth > job.plan.n_items) nth = (int)job.plan.n_items;
     if (nth > 1 && m * w->k >= PARALLEL_QUANTIZE_MIN) {
-        amxq_pool_run(nth, quantize_task, compute_task, &job);
+        pool_gemm(&job, nth, 1);
     } else {
         quantize_task(&job, 0, 1);
-        amxq_pool_run(nth, compute_task, NULL, &job);
+        pool_gemm(&job, nth, 0);
     }
     workspace_trim();
     return AMX_OK;
@@ -450,12 +499,12 @@ amx_status amx_gemm_q_multi(const amx_weights *const *w, int32_t count, int64_t 
             if (nth > j->plan.n_items) nth = (int)j->plan.n_items;
             if (i == g) {
                 if (nth > 1 && m * w[i]->k >= PARALLEL_QUANTIZE_MIN) {
-                    amxq_pool_run(nth, quantize_task, compute_task, j);
+                    pool_gemm(j, nth, 1);
                     continue;
                 }
                 quantize_task(j, 0, 1);
             }
-            amxq_pool_run(nth, compute_task, NULL, j);
+            pool_gemm(j, nth, 0);
         }
     }
     workspace_trim();
@@ -507,4 +556,9 @@ amx_status amx_gemm_compute(const amx_weights *w, int64_t m, const void *ws, siz
     if (st != AMX_OK || m == 0) return st;
     job.ws = (void *)ws; /* the compute step only reads it */
     return compute_share(&job, ith, nth);
+}
+
+int32_t amx_gemm_share_node(const amx_weights *w, int32_t ith, int32_t nth) {
+    if (!amxq_handle_ok(w) || check_share(ith, nth) != AMX_OK) return -1;
+    return amxq_numa_share_node(w, ith, nth);
 }

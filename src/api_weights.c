@@ -18,6 +18,7 @@
 #include "cpu.h"
 #include "formats.h"
 #include "image.h"
+#include "numa.h"
 #include "pool.h"
 
 int amxq_handle_ok(const amx_weights *w) { return w && w->magic == AMXQ_WEIGHTS_MAGIC; }
@@ -189,22 +190,29 @@ static amx_status pack(amx_type type, int64_t n_expert, int64_t n, int64_t k, co
     amx_weights *w = new_handle(v, type, n, k, n_expert);
     if (!w) return AMX_ERR_NO_MEMORY;
     uint8_t *mem = dst;
-    if (into) {
+    if (into) { /* caller memory is never placed */
         if (((uintptr_t)dst & (AMXQ_IMAGE_ALIGN - 1)) != 0 || dst_size < w->packed_bytes) {
             free(w);
             return AMX_ERR_BUFFER;
         }
         w->memory = AMX_MEMORY_CALLER;
     } else {
-        mem = alloc_packed(w->packed_bytes);
+        /* expert handles are not placed either: their calls read the image
+         * as a whole (amxq.h, amx_weights_info.numa_policy) */
+        mem = n_expert == 0 ? amxq_numa_place(w, o.numa) : NULL; /* NULL: placed as without NUMA */
         if (!mem) {
-            free(w);
-            return AMX_ERR_NO_MEMORY;
+            mem = alloc_packed(w->packed_bytes);
+            if (!mem) {
+                amxq_numa_free(w->place);
+                free(w);
+                return AMX_ERR_NO_MEMORY;
+            }
+            w->owned = mem;
         }
         w->memory = AMX_MEMORY_LIBRARY;
-        w->owned = mem;
     }
     write_image(w, mem, data, o.n_threads);
+    amxq_numa_finish(w);
     w->magic = AMXQ_WEIGHTS_MAGIC;
     *out = w;
     return AMX_OK;
@@ -252,6 +260,7 @@ void amx_weights_free(amx_weights *w) {
     if (!w) return;
     w->magic = 0;
     if (w->memory == AMX_MEMORY_LIBRARY) free(w->owned);
+    amxq_numa_free(w->place);
     if (w->memory == AMX_MEMORY_MAPPED) munmap(w->owned, w->owned_bytes);
     free(w);
 }
@@ -451,6 +460,12 @@ amx_status amx_weights_query(const amx_weights *w, amx_weights_info *info) {
         .layout = w->v->layout,
         .memory = w->memory,
         .n_expert = w->n_expert,
+        .numa_policy = w->place ? w->place->policy : AMX_NUMA_NONE,
+        .numa_requested = w->place ? w->place->requested : AMX_NUMA_NONE,
+        .numa_flags = w->place ? w->place->flags : 0,
+        .numa_node_count = w->place ? w->place->count : 0,
+        .numa_nodes = w->place ? w->place->node : NULL,
+        .numa_node_bytes = w->place ? w->place->bytes : NULL,
     };
     memcpy(info, &full, size < sizeof full ? size : sizeof full);
     if (size > sizeof full) memset((char *)info + sizeof full, 0, size - sizeof full);

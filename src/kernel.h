@@ -45,6 +45,7 @@ struct amx_weights {
      * handle: the core hands them one expert's view (amxq_expert_view). */
     int64_t n_expert;
     size_t expert_stride;
+    struct amxq_place *place;       /* NUMA placement (numa.h); NULL: placed as without NUMA */
 };
 #define AMXQ_WEIGHTS_MAGIC 0x616d78712d777431ull
 

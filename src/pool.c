@@ -11,6 +11,8 @@
 
 #include "pool.h"
 
+#include "numa.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -91,6 +93,7 @@ static void run_share(const job_t *job, int ith) {
 
 static void *worker_main(void *arg) {
     const int ith = (int)(long)arg; /* this worker's share index */
+    amxq_numa_worker_start(ith);     /* on several nodes: pinned to its node's CPUs */
     uint_fast64_t seen = 0;
     for (;;) {
         /* brief spin for back-to-back jobs, then sleep */
