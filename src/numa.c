@@ -6,6 +6,7 @@
 #include "numa.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,10 +29,13 @@ static amxq_numa_nodes g_pool_nodes;
 static pthread_once_t g_pool_once = PTHREAD_ONCE_INIT;
 static void pool_nodes_init(void) { amxq_numa_sys_ops()->nodes(&g_pool_nodes); }
 
+static void repin_started_workers(void);
+
 void amxq_numa_ops_set(const amxq_numa_ops *ops) {
     pthread_once(&g_pool_once, pool_nodes_init);
     g_injected = ops;
     amxq_numa_ops_get()->nodes(&g_pool_nodes);
+    repin_started_workers();
 }
 
 static const amxq_numa_nodes *pool_nodes(void) {
@@ -274,12 +278,34 @@ int32_t amxq_numa_worker_node(int32_t t) {
 
 static _Thread_local int32_t tl_worker; /* this thread's pool index; 0 elsewhere */
 
+/* Where each started worker is: node + 1 when pinned, -1 when started
+ * unpinned, 0 before it starts. */
+static atomic_int g_worker_at[AMXQ_MAX_THREADS];
+
 int32_t amxq_numa_thread_worker(void) { return tl_worker; }
 
 void amxq_numa_worker_start(int32_t t) {
     tl_worker = t;
     const int32_t node = amxq_numa_worker_node(t);
-    if (node >= 0) amxq_numa_ops_get()->pin(node);
+    const int pinned = node >= 0 && amxq_numa_ops_get()->pin(node) == 0;
+    atomic_store(&g_worker_at[t], pinned ? node + 1 : -1);
+}
+
+/* A test's new topology: the workers already started count as pinned where
+ * it would have pinned them (the injected ops decide where they run). */
+static void repin_started_workers(void) {
+    for (int32_t t = 1; t < AMXQ_MAX_THREADS; t++) {
+        if (atomic_load(&g_worker_at[t]) == 0) continue;
+        const int32_t node = amxq_numa_worker_node(t);
+        atomic_store(&g_worker_at[t], node >= 0 ? node + 1 : -1);
+    }
+}
+
+/* The node pool thread t runs on, as far as the split can count on it. */
+static int32_t pool_thread_node(int32_t t, int32_t here) {
+    if (t == 0) return here;
+    const int at = atomic_load(&g_worker_at[t]);
+    return at > 0 ? at - 1 : -1;
 }
 
 /* The pool's threads and their nodes are known before a multiply starts:
@@ -295,7 +321,7 @@ void amxq_numa_pool_slots(const amx_weights *w, int32_t nth, amxq_numa_slot *slo
     const int32_t here = amxq_numa_ops_get()->current_node();
     int local = 1;
     for (int32_t t = 0; t < nth; t++) {
-        const int32_t node = t == 0 ? here : amxq_numa_worker_node(t);
+        const int32_t node = pool_thread_node(t, here);
         thread_part[t] = -1;
         for (int32_t p = 0; p < pl->count; p++)
             if (pl->node[p] == node) thread_part[t] = p;

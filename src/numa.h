@@ -54,8 +54,8 @@ typedef struct amxq_numa_ops {
     /* The node the calling thread runs on, -1 if unknown. */
     int32_t (*current_node)(void);
     /* Restricts the calling thread (a library pool worker) to `node`'s CPUs
-     * within its current mask. */
-    void (*pin)(int32_t node);
+     * within its current mask; 0 on success, -1 when none of them is in it. */
+    int (*pin)(int32_t node);
     /* Fills where[i] with the node of the page at pages[i] (-1 unknown); for
      * tests and the benchmark. */
     void (*where)(void *const *pages, int32_t count, int32_t *where);
@@ -108,7 +108,10 @@ void amxq_numa_share_of(const amx_weights *w, int32_t ith, int32_t nth, int32_t 
 int32_t amxq_numa_share_node(const amx_weights *w, int32_t ith, int32_t nth);
 
 /* The library pool: worker t (t >= 1) is pinned to amxq_numa_worker_node(t)
- * when the process starts its pool on several nodes; -1 when not pinned. */
+ * when the pool starts on several nodes (the nodes of the mask of the thread
+ * that started it, which the workers inherit); -1 when not pinned. A worker
+ * whose node is not in its inherited mask stays unpinned, and the split
+ * counts it as on no node. */
 int32_t amxq_numa_worker_node(int32_t t);
 void amxq_numa_worker_start(int32_t t);
 /* What pool thread t of nth computes: sub-share ith of nth of part `part`,

@@ -110,17 +110,19 @@ static int32_t sys_current_node(void) {
     return (int32_t)node;
 }
 
-static void sys_pin(int32_t node) {
+static int sys_pin(int32_t node) {
 #ifdef AMXQ_HAVE_LIBNUMA
-    if (!available()) return;
+    if (!available()) return -1;
     cpu_set_t mask, pin;
-    if (pthread_getaffinity_np(pthread_self(), sizeof mask, &mask) != 0) return;
+    if (pthread_getaffinity_np(pthread_self(), sizeof mask, &mask) != 0) return -1;
     CPU_ZERO(&pin);
     for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
         if (CPU_ISSET(cpu, &mask) && numa_node_of_cpu(cpu) == node) CPU_SET(cpu, &pin);
-    if (CPU_COUNT(&pin) > 0) pthread_setaffinity_np(pthread_self(), sizeof pin, &pin);
+    if (CPU_COUNT(&pin) == 0) return -1;
+    return pthread_setaffinity_np(pthread_self(), sizeof pin, &pin) == 0 ? 0 : -1;
 #else
     (void)node;
+    return -1;
 #endif
 }
 

@@ -137,7 +137,10 @@ static int32_t fake_current_node(void) {
     return t > 0 ? amxq_numa_worker_node(t) : tl_node;
 }
 
-static void fake_pin(int32_t node) { F.pinned[amxq_numa_thread_worker()] = node; }
+static int fake_pin(int32_t node) {
+    F.pinned[amxq_numa_thread_worker()] = node;
+    return 0;
+}
 
 static void fake_where(void *const *pages, int32_t count, int32_t *where) {
     for (int32_t i = 0; i < count; i++) {
