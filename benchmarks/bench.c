@@ -701,6 +701,7 @@ int main(int argc, char **argv) {
     printf("decode (M <= %d): each call reads the next of several packed weight copies totalling >= %.0f MiB "
            "(%.1fx LLC), so weights come from memory as in a model's layers; larger M reuse one copy\n",
            DECODE_MAX_M, target / 1048576.0, target / (double)llc.bytes);
+    if (o.n_numa) return bench_numa_run(&o, target);
     R.onednn_ok = o.peer_onednn && onednn_available(R.onednn_desc, sizeof R.onednn_desc);
     R.openblas_ok = o.peer_openblas && openblas_available(R.openblas_desc, sizeof R.openblas_desc);
     if (!o.peer_onednn) snprintf(R.onednn_desc, sizeof R.onednn_desc, "off (--peers)");

@@ -50,12 +50,20 @@ typedef struct {
     double rotate_bytes;
     uint64_t seed;
     const char *json;
+    amx_numa_policy numa[MAX_LIST]; /* --numa: compare these placements (bench_numa.c) */
+    int n_numa;
 } options;
 
 /* Fills o from the command line (nproc: the CPUs available) and sets *list
  * for --list. Returns 0 to run, 1 to exit successfully (help), 2 on a usage
  * error (said on stderr). */
 int parse_options(int argc, char **argv, int nproc, options *o, int *list);
+
+/* ---- bench_numa.c: --numa ------------------------------------------------ */
+
+int bench_add_numa(const char *item, void *o); /* each_item's fn: none, mirror, ... into o->numa */
+/* Runs the placement comparison; returns the exit status (3: results differ). */
+int bench_numa_run(const options *o, double target_bytes);
 
 /* ---- bench_sysinfo.c ----------------------------------------------------- */
 

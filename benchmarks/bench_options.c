@@ -52,6 +52,9 @@ static void usage(FILE *f) {
         "  --quick           4096x4096 only, M = 1,32, shorter cells; options given explicitly\n"
         "                    override these choices\n"
         "  --seed N          weights and activations seed (default 1)\n"
+        "  --numa LIST       compare NUMA placements instead (none,mirror,partition,interleave,auto):\n"
+        "                    decode and prefill per policy in rounds, the bytes each puts on each node;\n"
+        "                    the library pool's threads, no peers, no JSON\n"
         "  --json FILE       write every measured number, with units, to FILE\n"
         "  --list            print the dispatch table and the CPU report, then exit\n"
         "  -h, --help        this text\n"
@@ -140,7 +143,8 @@ static int parse_double(const char *s, double lo, double *out) {
 
 int parse_options(int argc, char **argv, int nproc, options *o, int *list) {
     enum { O_TYPES = 256, O_SHAPES, O_M, O_THREADS, O_VARIANT, O_PEERS, O_NOLIMITS, O_MINTIME, O_MINREPS,
-           O_MAXTIME, O_SCALAROPS, O_ROTATE, O_QUICK, O_SEED, O_JSON, O_LIST, O_ROUNDS, O_ROUNDTIME };
+           O_MAXTIME, O_SCALAROPS, O_ROTATE, O_QUICK, O_SEED, O_JSON, O_LIST, O_ROUNDS, O_ROUNDTIME,
+           O_NUMA };
     static const struct option lo[] = {
         {"types", required_argument, 0, O_TYPES},       {"shapes", required_argument, 0, O_SHAPES},
         {"m", required_argument, 0, O_M},               {"threads", required_argument, 0, O_THREADS},
@@ -151,6 +155,7 @@ int parse_options(int argc, char **argv, int nproc, options *o, int *list) {
         {"quick", no_argument, 0, O_QUICK},             {"seed", required_argument, 0, O_SEED},
         {"json", required_argument, 0, O_JSON},         {"list", no_argument, 0, O_LIST},
         {"rounds", required_argument, 0, O_ROUNDS},     {"round-time", required_argument, 0, O_ROUNDTIME},
+        {"numa", required_argument, 0, O_NUMA},
         {"help", no_argument, 0, 'h'},                  {0, 0, 0, 0}};
     double min_time = -1, max_time = -1, min_reps = -1, rounds = -1, round_time = -1, v;
     int peers_given = 0;
@@ -185,6 +190,7 @@ int parse_options(int argc, char **argv, int nproc, options *o, int *list) {
         case O_SEED: if (!parse_double(optarg, 0, &v)) return 2; o->seed = (uint64_t)v; break;
         case O_JSON: o->json = optarg; break;
         case O_LIST: *list = 1; break;
+        case O_NUMA: o->n_numa = 0; if (!each_item(optarg, bench_add_numa, o)) return 2; break;
         case O_ROUNDS:
             if (!parse_double(optarg, 0, &rounds)) return 2;
             if (rounds > MAX_ROUNDS || rounds != (int)rounds) {
