@@ -159,6 +159,9 @@ typedef struct amx_gemm_opts {
 /*
  * Packs n rows of k GGUF-quantized weights for fast multiplication.
  *
+ * On a machine with several NUMA nodes the packed bytes are placed by
+ * opts->numa (see amx_numa_policy); placement never makes packing fail.
+ *
  * data      n * (k / block) consecutive blocks of `type` (row-major: the blocks of
  *           row 0, then row 1, ...). Read only, never modified, not referenced
  *           after the call returns: the caller may free or unmap it.
@@ -249,7 +252,8 @@ AMXQ_API amx_status amx_pack_size(amx_type type, int64_t n, int64_t k, const amx
 
 /* amx_pack_weights into caller memory: writes the image (header, payload,
  * checksum) into dst and returns a handle that uses it in place and does not
- * own it; dst must stay valid and unchanged until amx_weights_free, which
+ * own it (and so never places it: opts->numa is checked, not used; the
+ * handle reports AMX_NUMA_NONE, as do handles of opened images); dst must stay valid and unchanged until amx_weights_free, which
  * frees the handle only. dst must be aligned and at least as large as
  * amx_pack_size says, else AMX_ERR_BUFFER. On any failure nothing is written
  * to dst. The written image can later be used with amx_weights_open_memory. */

@@ -295,6 +295,16 @@ static void check_results(const case_t *c, const amx_weights *w, const amx_weigh
                       F.node[any], (long long)m);
             }
         }
+        /* one quantization for the placed and the unplaced handle */
+        float *y2 = malloc(sizeof(float) * (size_t)(m * c->n));
+        const amx_weights *pair[2] = {w, ref};
+        float *outs[2] = {y, y2};
+        const int64_t lds[2] = {c->n, c->n};
+        const amx_gemm_opts mo = {.size = sizeof mo, .n_threads = 3};
+        CHECK(amx_gemm_q_multi(pair, 2, m, x, c->k, outs, lds, &mo) == AMX_OK &&
+                  !memcmp(y, y0, sizeof(float) * (size_t)(m * c->n)) && !memcmp(y2, y0, sizeof(float) * (size_t)(m * c->n)),
+              "%s: amx_gemm_q_multi, m=%lld: not bitwise equal", what, (long long)m);
+        free(y2);
         free(x);
         free(y0);
         free(y);
