@@ -96,7 +96,10 @@ static int sys_bind(void *p, size_t bytes, const int32_t *node, int32_t count) {
 
 static int sys_populate(void *p, size_t bytes) {
     if (madvise(p, bytes, MADV_POPULATE_WRITE) == 0) return 0;
-    if (errno != EINVAL) return -1; /* ENOMEM, EFAULT: no room on a bound node */
+    /* ENOMEM, EFAULT: no room on a bound node (the free-memory check made
+     * before binding is the main guard: a kernel may run its OOM killer on
+     * a bound node that runs dry before it returns this) */
+    if (errno != EINVAL) return -1;
     /* kernels before 5.14: touch every page (the free-memory check made
      * before binding is then the only guard) */
     const long page = sysconf(_SC_PAGESIZE);
