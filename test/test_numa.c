@@ -239,7 +239,8 @@ static void gemm_pool(const amx_weights *w, int64_t m, const float *x, float *y,
 
 /* y with the split API, share ith run on a thread of node `node_of(ith)`
  * (the node amx_gemm_share_node names, or `any` where it names none). */
-static void gemm_split(const amx_weights *w, int64_t m, const float *x, float *y, int32_t nth, int32_t any) {
+static void gemm_split_opts(const amx_weights *w, int64_t m, const float *x, float *y, int32_t nth, int32_t any,
+                            const amx_gemm_opts *opts) {
     size_t bytes;
     CHECK(amx_gemm_workspace_size(w, m, &bytes) == AMX_OK, "workspace size");
     void *ws = aligned_alloc(64, (bytes / 64 + 1) * 64);
@@ -248,11 +249,15 @@ static void gemm_split(const amx_weights *w, int64_t m, const float *x, float *y
         const int32_t node = amx_gemm_share_node(w, i, nth);
         tl_node = node >= 0 ? node : any;
         tl_placed = 1;
-        CHECK(amx_gemm_compute(w, m, ws, bytes, y, w->n, i, nth, NULL) == AMX_OK, "compute");
+        CHECK(amx_gemm_compute(w, m, ws, bytes, y, w->n, i, nth, opts) == AMX_OK, "compute");
         tl_placed = 0;
     }
     tl_node = F.node[0];
     free(ws);
+}
+
+static void gemm_split(const amx_weights *w, int64_t m, const float *x, float *y, int32_t nth, int32_t any) {
+    gemm_split_opts(w, m, x, y, nth, any, NULL);
 }
 
 static void check_image_same(const amx_weights *a, const amx_weights *b, const char *what) {
@@ -273,6 +278,40 @@ static const int64_t k_ms[] = {1, 3, 17};
 static const int32_t k_nths[] = {1, 2, 3, 5, 16};
 #define N_MS ((int)(sizeof k_ms / sizeof k_ms[0]))
 #define N_NTHS ((int)(sizeof k_nths / sizeof k_nths[0]))
+
+/* The epilogue (bias, accumulate) on a placed handle: each share adds the
+ * bias of its own columns and accumulates into its own outputs, whatever
+ * part or replica it reads; bitwise the unplaced handle's result. */
+static void check_epilogue(const case_t *c, const amx_weights *w, const amx_weights *ref, const char *what) {
+    const int64_t m = 17, n = c->n;
+    const size_t ybytes = sizeof(float) * (size_t)(m * n);
+    float *x = malloc(sizeof(float) * (size_t)(m * c->k)), *bias = malloc(sizeof(float) * (size_t)n);
+    float *y_old = malloc(ybytes), *y0 = malloc(ybytes), *y = malloc(ybytes);
+    gen_acts(m, c->k, c->k, x);
+    gen_acts(1, n, n, bias);
+    gen_acts(m, n, n, y_old);
+    for (int mode = 0; mode < 3; mode++) { /* bias; accumulate; both */
+        amx_gemm_opts o = {.size = sizeof o, .n_threads = 1, .bias = mode != 1 ? bias : NULL,
+                           .flags = mode != 0 ? AMX_GEMM_ACCUMULATE : 0};
+        memcpy(y0, y_old, ybytes);
+        CHECK(amx_gemm_q(ref, m, x, c->k, y0, n, &o) == AMX_OK, "%s: epilogue on the unplaced handle", what);
+        for (int ti = 0; ti < N_NTHS; ti++) {
+            o.n_threads = k_nths[ti];
+            memcpy(y, y_old, ybytes);
+            CHECK(amx_gemm_q(w, m, x, c->k, y, n, &o) == AMX_OK && !memcmp(y, y0, ybytes),
+                  "%s: epilogue %d, pool of %d: not bitwise equal", what, mode, k_nths[ti]);
+            memcpy(y, y_old, ybytes);
+            gemm_split_opts(w, m, x, y, k_nths[ti], F.node[0], &o);
+            CHECK(!memcmp(y, y0, ybytes), "%s: epilogue %d, %d caller shares: not bitwise equal", what, mode,
+                  k_nths[ti]);
+        }
+    }
+    free(x);
+    free(bias);
+    free(y_old);
+    free(y0);
+    free(y);
+}
 
 /* Every multiply of a placed handle against the unplaced one's y, bitwise. */
 static void check_results(const case_t *c, const amx_weights *w, const amx_weights *ref, const char *what) {
@@ -314,6 +353,7 @@ static void check_results(const case_t *c, const amx_weights *w, const amx_weigh
           "%s: unpack differs from the packed blocks", what);
     free(back);
     check_image_same(w, ref, what);
+    check_epilogue(c, w, ref, what);
 }
 
 static void check_mirror(const case_t *c, const amx_weights *ref, const char *what) {
