@@ -196,6 +196,12 @@ int main(int argc, char **argv) {
             if (types_given) printf("%s: the dispatch table has no AMX row for it\n", amx_type_name(t));
             continue;
         }
+        if (amx_type_block_size(t) == 1) {
+            /* BF16's tile kernel has no integer TDP, scale epilogue or unpack
+             * to count, and ggml no AMX BF16 kernel to model */
+            if (types_given) printf("%s: a float type, outside this int8 instruction-mix model\n", amx_type_name(t));
+            continue;
+        }
         const size_t bytes = bench_gguf_bytes(t, n, k);
         uint8_t *w = malloc(bytes);
         if (!w) {

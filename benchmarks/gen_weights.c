@@ -215,6 +215,13 @@ static int gen_block(amx_type type, rng_t *r, float sigma, uint8_t *out) {
                 b->qh[32 * half + l] = (uint8_t)((q[0] >> 4) | ((q[1] >> 4) << 2) | ((q[2] >> 4) << 4) | ((q[3] >> 4) << 6));
             }
     } break;
+    case AMX_TYPE_F16:
+    case AMX_TYPE_BF16: {
+        /* one weight of the row's spread (a block is one value) */
+        const float v = sigma * gauss(r);
+        const uint16_t bits = type == AMX_TYPE_F16 ? fp32_to_fp16(v) : fp32_to_bf16(v);
+        memcpy(out, &bits, 2);
+    } break;
     case AMX_TYPE_IQ4_XS: {
         block_iq4_xs *b = (block_iq4_xs *)out;
         /* w = d * (ls - 32) * kvalue[q], kvalues in [-127, 113]: sub-block

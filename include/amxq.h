@@ -74,6 +74,7 @@ typedef enum amx_status {
 /* Weight types. Values equal ggml's enum ggml_type, so a GGUF tensor's type
  * passes straight through. */
 typedef enum amx_type {
+    AMX_TYPE_F16 = 1,    /* IEEE half per element (a "block" of 1 element, 2 bytes) */
     AMX_TYPE_Q4_0 = 2,   /* 32-element blocks, 18 bytes */
     AMX_TYPE_Q4_1 = 3,   /* 32-element blocks, 20 bytes */
     AMX_TYPE_Q5_0 = 6,   /* 32-element blocks, 22 bytes */
@@ -83,7 +84,8 @@ typedef enum amx_type {
     AMX_TYPE_Q4_K = 12,  /* 256-element blocks, 144 bytes */
     AMX_TYPE_Q5_K = 13,  /* 256-element blocks, 176 bytes */
     AMX_TYPE_Q6_K = 14,  /* 256-element blocks, 210 bytes */
-    AMX_TYPE_IQ4_XS = 23 /* 256-element blocks, 136 bytes */
+    AMX_TYPE_IQ4_XS = 23, /* 256-element blocks, 136 bytes */
+    AMX_TYPE_BF16 = 30   /* bfloat16 per element (a "block" of 1 element, 2 bytes) */
 } amx_type;
 
 /* Kernel families. AUTO picks the best one the CPU and OS can run. */
@@ -397,8 +399,11 @@ AMXQ_API int32_t amx_gemm_share_node(const amx_weights *w, int32_t ith, int32_t 
  *   - Q4_K, Q5_K:          share (Q8_K with the per-32 sums for the mins);
  *   - Q6_K:                alone (Q8_K with per-16 sums);
  *   - IQ4_XS:              alone (Q8_K with per-32 offset sums);
+ *   - F16:                 alone (activations rounded to fp16);
+ *   - BF16:                alone (activations rounded to bf16);
  *   - a type's AVX-512 VNNI and AMX handles share; scalar handles share with
- *     scalar handles of the same ggml activation type (Q8_0, Q8_1 or Q8_K).
+ *     scalar handles of the same ggml activation type (Q8_0, Q8_1, Q8_K, F16
+ *     or BF16).
  * amx_weights_share_activations says it for two handles; it is also the rule
  * of the split API: a workspace quantized by amx_gemm_quantize for `a` may be
  * passed to amx_gemm_compute for `b` (same m) exactly when it returns 1.

@@ -15,6 +15,14 @@
  *   AMXQ_MAX_ISA=scalar|avx512_vnni|amx   caps what AUTO and forced ISAs may use.
  *   AMXQ_TEST_DENY_AMX_PERM=1             behaves as if the kernel refused the
  *                                         tile permission (for fallback tests).
+ *   AMXQ_TEST_NO_AVX512_BF16=1            behaves as if the CPU lacked AVX512-BF16
+ *                                         (the BF16 kernels' FMA fallback, for tests).
+ *
+ * Within a family, one extension changes which kernel a type runs, never
+ * whether the family runs: AVX512-BF16 (CPUID.7.1:EAX bit 5, vdpbf16ps) for
+ * the BF16 kernels of the AVX-512 family, which fall back to FMA without it,
+ * and AMX-BF16 (CPUID.7.0:EDX bit 22, TDPBF16PS) for the BF16 tile kernel,
+ * whose handles run the AVX-512 kernels for every m without it.
  */
 
 #include "cpu.h"
@@ -42,6 +50,7 @@
 
 static struct {
     int vnni_ok, amx_ok;
+    int avx512_bf16_ok, amx_bf16_ok;
     amx_isa cap;
     const char *vnni_why, *amx_why;
     char amx_why_buf[160];
@@ -120,7 +129,8 @@ static void probe(void) {
     g.cap = parse_cap(cap_env, &bad_cap);
     const int deny_perm = getenv("AMXQ_TEST_DENY_AMX_PERM") && getenv("AMXQ_TEST_DENY_AMX_PERM")[0] == '1';
 
-    int f = 0, dq = 0, bw = 0, vl = 0, vnni = 0, tile = 0, int8 = 0, osxsave = 0;
+    const int no_bf16 = getenv("AMXQ_TEST_NO_AVX512_BF16") && getenv("AMXQ_TEST_NO_AVX512_BF16")[0] == '1';
+    int f = 0, dq = 0, bw = 0, vl = 0, vnni = 0, tile = 0, int8 = 0, osxsave = 0, avx512_bf16 = 0, amx_bf16 = 0;
     unsigned long long xcr0 = 0;
     unsigned max_palette = 0, pal_names = 0, pal_bytes = 0, pal_rows = 0;
     g.vnni_why = g.amx_why = "not probed";
@@ -139,6 +149,12 @@ static void probe(void) {
         vnni = (r[2] >> 11) & 1;
         tile = (r[3] >> 24) & 1;
         int8 = (r[3] >> 25) & 1;
+        amx_bf16 = (r[3] >> 22) & 1;
+        const unsigned max_sub = r[0];
+        if (max_sub >= 1) {
+            cpuid(7, 1, r);
+            avx512_bf16 = (r[0] >> 5) & 1;
+        }
     }
     if (osxsave) xcr0 = xgetbv0();
     if (max_leaf >= 0x1d && tile) {
@@ -202,6 +218,15 @@ static void probe(void) {
     (void)deny_perm;
 #endif
 
+    /* Extensions used by some types' kernels inside a family. The tile
+     * emulator models TDPBF16PS, so emulated AMX has AMX-BF16. */
+    g.avx512_bf16_ok = avx512_bf16 && !no_bf16;
+#if defined(AMXQ_TILE_EMULATOR)
+    g.amx_bf16_ok = 1;
+#else
+    g.amx_bf16_ok = amx_bf16;
+#endif
+
     /* The cap applies last so the report still shows what the hardware has. */
     if (g.cap < AMX_ISA_AMX && g.amx_ok) {
         g.amx_ok = 0;
@@ -214,19 +239,23 @@ static void probe(void) {
 
     snprintf(g.report, sizeof g.report,
              "amxq %s\n"
-             "cpu: avx512f=%d dq=%d bw=%d vl=%d vnni=%d amx_tile=%d amx_int8=%d osxsave=%d "
-             "xcr0=0x%llx\n"
+             "cpu: avx512f=%d dq=%d bw=%d vl=%d vnni=%d avx512_bf16=%d amx_tile=%d amx_int8=%d amx_bf16=%d "
+             "osxsave=%d xcr0=0x%llx\n"
              "amx palette: max=%u tiles=%u bytes_per_row=%u rows=%u\n"
              "AMXQ_MAX_ISA=%s%s\n"
              "scalar: available\n"
              "avx512_vnni: %s\n"
+             "avx512_bf16 (BF16 kernels): %s\n"
              "amx: %s\n"
              "best: %s\n",
-             AMXQ_VERSION_STRING, f, dq, bw, vl, vnni, tile, int8, osxsave, xcr0, max_palette,
+             AMXQ_VERSION_STRING, f, dq, bw, vl, vnni, avx512_bf16, tile, int8, amx_bf16, osxsave, xcr0, max_palette,
              pal_names, pal_bytes, pal_rows, cap_env ? cap_env : "(unset)",
              bad_cap ? " (not understood: use scalar, avx512_vnni or amx; ignored)" : "",
-             g.vnni_why, g.amx_why,
-             amxq_isa_name(best_of_probe()));
+             g.vnni_why,
+             g.avx512_bf16_ok ? "vdpbf16ps"
+             : avx512_bf16    ? "FMA fallback (AMXQ_TEST_NO_AVX512_BF16)"
+                              : "FMA fallback (CPU lacks AVX512-BF16, CPUID.7.1:EAX bit 5)",
+             g.amx_why, amxq_isa_name(best_of_probe()));
     const size_t used = strlen(g.report);
     const amxq_tuning *t = amxq_tuning_get();
     snprintf(g.report + used, sizeof g.report - used, "decode prefetch (K-quants, m = 1): %s (%s)\n",
@@ -275,6 +304,16 @@ const char *amxq_isa_name(amx_isa isa) {
     case AMX_ISA_AMX: return "amx";
     }
     return "unknown";
+}
+
+int amxq_cpu_avx512_bf16(void) {
+    pthread_once(&g_once, probe);
+    return g.avx512_bf16_ok;
+}
+
+int amxq_cpu_amx_bf16(void) {
+    pthread_once(&g_once, probe);
+    return g.amx_bf16_ok;
 }
 
 const char *amxq_cpu_report(void) {

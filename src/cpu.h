@@ -16,5 +16,9 @@ const amx_isa *amxq_isa_preference(size_t *count);
 /* "auto", "scalar", "avx512_vnni", "amx"; "unknown" for other values. */
 const char *amxq_isa_name(amx_isa isa);
 const char *amxq_cpu_report(void);
+/* Extensions some types' kernels use within a family (see cpu.c): 1 where
+ * vdpbf16ps (and not AMXQ_TEST_NO_AVX512_BF16) / TDPBF16PS can run. */
+int amxq_cpu_avx512_bf16(void);
+int amxq_cpu_amx_bf16(void);
 
 #endif

@@ -8,6 +8,8 @@
 #include "vnni/act_q8_K.h"
 #include "vnni/vnni_kq.h"
 #include "tiles/amx_rows.h"
+#include "repack/repack_float.h"
+#include "vnni/vnni_float.h"
 
 #define REF_ROW(T, tn)                                                                             \
     {.name = "ref_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_SCALAR, .layout = "gguf",              \
@@ -35,6 +37,14 @@
 #define VNNI_KQ_ROW(T, tn)                                                                         \
     {.name = "vnni512_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AVX512_VNNI, .layout = #tn "p16", \
      .impl = &amxq_vnni_kq_##tn, KQ_PARTS, .select = amxq_vnni_kq_select}
+/* F16 and BF16: plain-float panels and activations rounded to the type */
+#define FLOAT_PARTS                                                                                  \
+    .pack_rows = FLOAT_PANEL_ROWS, .packed_size = amxq_float_packed_size, .pack = amxq_float_pack,   \
+    .unpack = amxq_float_unpack, .act_size = amxq_vnni_float_act_size,                                \
+    .quantize = amxq_vnni_float_quantize, .act_format = amxq_vnni_float_act_format
+#define VNNI_FLOAT_ROW(T, tn)                                                                      \
+    {.name = "vnni512_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AVX512_VNNI, .layout = #tn "p16", \
+     .impl = &amxq_vnni_float_##tn, FLOAT_PARTS, .select = amxq_vnni_float_select}
 /* AMX rows: tiles from amx_min_m rows, the VNNI kernels below */
 #define AMX_LEGACY_ROW(T, tn)                                                                  \
     {.name = "amx_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = #tn "p16",        \
@@ -44,19 +54,27 @@
     {.name = "amx_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = #tn "p16",        \
      .impl = &amxq_amx_kq_##tn, KQ_PARTS, .select = amxq_amx_kq_select, .amx_min_m = AMX_MIN_M_DEFAULT}
 
+/* BF16 only: F16 has no tile kernel (AMX-FP16 is newer than AMX-BF16) */
+#define AMX_FLOAT_ROW(T, tn)                                                                   \
+    {.name = "amx_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = #tn "p16",        \
+     .impl = &amxq_amx_float_##tn, FLOAT_PARTS, .select = amxq_amx_float_select,                \
+     .amx_min_m = AMX_MIN_M_DEFAULT}
+
 static const amxq_variant k_variants[] = {
     REF_ROW(Q4_0, q4_0), REF_ROW(Q4_1, q4_1), REF_ROW(Q5_0, q5_0), REF_ROW(Q5_1, q5_1), REF_ROW(Q8_0, q8_0),
     REF_ROW(IQ4_NL, iq4_nl),
     REF_ROW(Q4_K, q4_K), REF_ROW(Q5_K, q5_K), REF_ROW(Q6_K, q6_K),
-    REF_ROW(IQ4_XS, iq4_xs),
+    REF_ROW(IQ4_XS, iq4_xs), REF_ROW(F16, f16), REF_ROW(BF16, bf16),
     VNNI_LEGACY_ROW(Q4_0, q4_0), VNNI_LEGACY_ROW(Q4_1, q4_1), VNNI_LEGACY_ROW(Q5_0, q5_0),
     VNNI_LEGACY_ROW(Q5_1, q5_1), VNNI_LEGACY_ROW(Q8_0, q8_0),
     VNNI_LEGACY_ROW(IQ4_NL, iq4_nl),
     VNNI_KQ_ROW(Q4_K, q4_K), VNNI_KQ_ROW(Q5_K, q5_K), VNNI_KQ_ROW(Q6_K, q6_K), VNNI_KQ_ROW(IQ4_XS, iq4_xs),
+    VNNI_FLOAT_ROW(F16, f16), VNNI_FLOAT_ROW(BF16, bf16),
     AMX_LEGACY_ROW(Q4_0, q4_0), AMX_LEGACY_ROW(Q4_1, q4_1), AMX_LEGACY_ROW(Q5_0, q5_0),
     AMX_LEGACY_ROW(Q5_1, q5_1), AMX_LEGACY_ROW(Q8_0, q8_0),
     AMX_LEGACY_ROW(IQ4_NL, iq4_nl),
     AMX_KQ_ROW(Q4_K, q4_K), AMX_KQ_ROW(Q5_K, q5_K), AMX_KQ_ROW(Q6_K, q6_K), AMX_KQ_ROW(IQ4_XS, iq4_xs),
+    AMX_FLOAT_ROW(BF16, bf16),
 };
 
 const amxq_variant *amxq_variants(size_t *count) {

@@ -18,6 +18,8 @@ static const type_info k_types[] = {
     {AMX_TYPE_Q5_K, "Q5_K", QK_K, sizeof(block_q5_K), ACT_Q8_K},
     {AMX_TYPE_Q6_K, "Q6_K", QK_K, sizeof(block_q6_K), ACT_Q8_K},
     {AMX_TYPE_IQ4_XS, "IQ4_XS", QK_K, sizeof(block_iq4_xs), ACT_Q8_K},
+    {AMX_TYPE_F16, "F16", QK_FLOAT, 2, ACT_F16},
+    {AMX_TYPE_BF16, "BF16", QK_FLOAT, 2, ACT_BF16},
 };
 
 int32_t amxq_type_count(void) {

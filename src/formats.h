@@ -67,8 +67,18 @@ static inline int iq4xs_scale(const block_iq4_xs *b, int j) {
     return ((b->scales_l[j / 2] >> (4 * (j % 2))) & 0xF) | (((b->scales_h >> (2 * j)) & 3) << 4);
 }
 
-/* Activation format ggml's CPU backend uses against each weight type. */
-typedef enum { ACT_Q8_0, ACT_Q8_1, ACT_Q8_K } act_kind;
+/* F16 and BF16 weights are plain arrays of 2-byte floats: a "block" is one
+ * element, so k can be anything. */
+#define QK_FLOAT 1
+
+/* Activation format ggml's CPU backend uses against each weight type: its
+ * vec_dot_type (F16 and BF16 weights take activations rounded to their own
+ * type). */
+typedef enum { ACT_Q8_0, ACT_Q8_1, ACT_Q8_K, ACT_F16, ACT_BF16 } act_kind;
+
+/* 1 for the float weight types (F16, BF16), whose kernels sum in float and
+ * are compared with the reference within a bound, not bit for bit. */
+static inline int amxq_type_is_float(amx_type t) { return t == AMX_TYPE_F16 || t == AMX_TYPE_BF16; }
 
 typedef struct {
     amx_type type;
@@ -125,6 +135,19 @@ static inline uint16_t fp32_to_fp16(float f) {
     const uint32_t odd = (ax >> 13) & 1u;
     ax += 0xc8000fffu + odd; /* rebias exponent by -112 and round the 13 dropped bits */
     return (uint16_t)(sign | (ax >> 13));
+}
+
+/* bfloat16 is the top half of a float: widening is a shift, exact. */
+static inline float bf16_to_fp32(uint16_t h) { return f32_from_bits((uint32_t)h << 16); }
+
+/* ggml's GGML_FP32_TO_BF16 (ggml_compute_fp32_to_bf16), which its CPU
+ * backend's from_float for BF16 runs element by element: round to nearest
+ * even on the dropped 16 bits (so values near FLT_MAX round to infinity),
+ * subnormals kept (no DAZ, unlike vcvtneps2bf16), NaN kept and made quiet. */
+static inline uint16_t fp32_to_bf16(float f) {
+    const uint32_t u = f32_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
 /* Round to nearest, ties to even, for |v| < 2^22: the float addition of

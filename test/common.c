@@ -53,6 +53,25 @@ static uint16_t gen_scale(gen_mode mode, int allow_negative) {
     return fp32_to_fp16(v);
 }
 
+/* One F16 / BF16 weight: model-like values, or (GEN_EXTREME) values near
+ * the top of the type's range, subnormals, signed zeros and ordinary ones.
+ * BF16's top is kept at 1e30 so that products with the activations (up to
+ * ~4e3) and their sums stay finite in float. */
+static uint16_t gen_float_weight(amx_type t, gen_mode mode) {
+    float v = rng_normal() * 0.05f;
+    if (mode == GEN_EXTREME) {
+        const int bf = t == AMX_TYPE_BF16;
+        switch (rng_u64() % 5) {
+        case 0: v = bf ? rng_uniform(1e20f, 1e30f) : rng_uniform(1000.0f, 65504.0f); break;
+        case 1: v = bf ? rng_uniform(1e-40f, 1.1e-38f) : rng_uniform(1e-7f, 6e-5f); break; /* subnormal */
+        case 2: v = 0.0f; break;
+        default: v = rng_normal(); break;
+        }
+        if (rng_u64() % 2) v = -v;
+    }
+    return t == AMX_TYPE_BF16 ? fp32_to_bf16(v) : fp32_to_fp16(v);
+}
+
 static void fill_random(uint8_t *p, size_t n) {
     for (size_t i = 0; i < n; i++) p[i] = (uint8_t)rng_u64();
 }
@@ -61,6 +80,8 @@ void gen_weights(amx_type t, int64_t n, int64_t k, uint8_t *out, gen_mode mode) 
     const int64_t nb = n * (k / amx_type_block_size(t));
     for (int64_t b = 0; b < nb; b++) {
         switch (t) {
+        case AMX_TYPE_F16:
+        case AMX_TYPE_BF16: ((uint16_t *)out)[b] = gen_float_weight(t, mode); break;
         case AMX_TYPE_Q4_0: {
             block_q4_0 *x = (block_q4_0 *)out + b;
             x->d = gen_scale(mode, 1);
@@ -214,12 +235,23 @@ static void decode_act_row(amx_type t, const void *act, int64_t k, double *a, do
         for (int64_t i = 0; i < k / 256; i++)
             for (int j = 0; j < 256; j++) a[i * 256 + j] = (double)b[i].d * b[i].qs[j];
     } break;
+    case ACT_F16:
+        for (int64_t i = 0; i < k; i++) a[i] = fp16_to_fp32(((const uint16_t *)act)[i]);
+        break;
+    case ACT_BF16:
+        for (int64_t i = 0; i < k; i++) a[i] = bf16_to_fp32(((const uint16_t *)act)[i]);
+        break;
     }
 }
 
 static int ref_depth(amx_type t, int64_t k) {
     const int64_t nb = k / amx_type_block_size(t);
     switch (t) {
+    /* any fp32 summation of the k exact products takes at most k roundings
+     * per output (vdpbf16ps: two per pair), plus the final sum of the two
+     * partial sums; the reference's double sum rounded once is within one */
+    case AMX_TYPE_F16:
+    case AMX_TYPE_BF16: return (int)k + 2;
     case AMX_TYPE_Q4_0:
     case AMX_TYPE_Q5_0:
     case AMX_TYPE_IQ4_NL:
@@ -257,6 +289,21 @@ double oracle_check(amx_type t, int64_t m, int64_t n, int64_t k, const uint8_t *
                 exact += (double)wf[kk] * ai[kk];
                 mag += fabs((double)wf[kk] * ai[kk]);
                 mumag += fabs((double)negmu[kk] * ai[kk]);
+            }
+            if (t == AMX_TYPE_BF16) {
+                /* bf16 products may fall below float's normal range (the
+                 * reference's float product rounds them, vdpbf16ps and
+                 * TDPBF16PS flush them, DAZ drops terms with a subnormal
+                 * factor), and FTZ may flush a partial sum below 2^-126:
+                 * each such term may be lost whole, and each of the depth
+                 * operations may lose up to 2^-126 */
+                for (int64_t kk = 0; kk < k; kk++) {
+                    const double p = fabs((double)wf[kk] * ai[kk]);
+                    if (p < 0x1p-126 || (wf[kk] != 0 && fabsf(wf[kk]) < 0x1p-126f) ||
+                        (ai[kk] != 0 && fabs(ai[kk]) < 0x1p-126))
+                        extra += p;
+                }
+                extra += (depth + 1) * 0x1p-126;
             }
             if (amxq_type_info(t)->act == ACT_Q8_1) {
                 /* ggml uses m * s with s = fp16(d * sum q): account for that rounding */

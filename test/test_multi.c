@@ -22,6 +22,8 @@ static int act_class(amx_type t, amx_isa isa) {
         switch (t) {
         case AMX_TYPE_Q4_1: case AMX_TYPE_Q5_1: return 101;      /* Q8_1 */
         case AMX_TYPE_Q4_0: case AMX_TYPE_Q5_0: case AMX_TYPE_Q8_0: case AMX_TYPE_IQ4_NL: return 100; /* Q8_0 */
+        case AMX_TYPE_F16: return 103;                           /* fp16 values */
+        case AMX_TYPE_BF16: return 104;                          /* bf16 values */
         default: return 102;                                     /* Q8_K */
         }
     }
@@ -32,6 +34,8 @@ static int act_class(amx_type t, amx_isa isa) {
     case AMX_TYPE_Q4_K: case AMX_TYPE_Q5_K: return 4;
     case AMX_TYPE_Q6_K: return 5;
     case AMX_TYPE_IQ4_XS: return 6;
+    case AMX_TYPE_F16: return 7;
+    case AMX_TYPE_BF16: return 8;
     default: return 1000 + (int)t; /* a type new to the table: alone until documented */
     }
 }

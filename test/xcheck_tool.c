@@ -36,7 +36,7 @@ static amx_type type_by_name(const char *s) {
 
 int main(int argc, char **argv) {
     if (argc != 3) {
-        fprintf(stderr, "usage: %s dequantize TYPE | quantize q8_0|q8_1|q8_K\n", argv[0]);
+        fprintf(stderr, "usage: %s dequantize TYPE | quantize q8_0|q8_1|q8_K|f16|bf16\n", argv[0]);
         return 2;
     }
     size_t len;
@@ -74,6 +74,12 @@ int main(int argc, char **argv) {
             bytes = (size_t)(n / 256) * sizeof(block_q8_K);
             out = malloc(bytes + 1);
             amxq_ref_quantize_row_q8_K(x, out, n);
+        } else if (!strcmp(argv[2], "f16") || !strcmp(argv[2], "bf16")) {
+            /* F16 / BF16 weights' activations: each value rounded to the type */
+            bytes = (size_t)n * 2;
+            out = malloc(bytes + 1);
+            if (argv[2][0] == 'f') amxq_ref_quantize_row_f16(x, out, n);
+            else amxq_ref_quantize_row_bf16(x, out, n);
         } else {
             fprintf(stderr, "bad format or length\n");
             return 1;

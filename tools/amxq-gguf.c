@@ -33,7 +33,7 @@
  * The files are mapped read-only; the GGUF parser (gguf.c) and pk_parse below
  * check every offset and size against the file before anything is read, so a
  * bad file ends with a one-line error and exit status 1. Tensors the library
- * cannot pack (F32 norms, F16, other quantization types, 1-D or 4-D tensors)
+ * cannot pack (F32 norms, other quantization types, 1-D or 4-D tensors)
  * are counted and listed as skipped. A 3-D tensor of ne = {k, n, n_expert}
  * (a mixture-of-experts layer's experts) is packed as one expert handle
  * (amx_pack_experts); --check multiplies it with every row routed to every

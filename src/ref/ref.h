@@ -18,9 +18,13 @@ void amxq_ref_dequantize_row(amx_type type, const void *blocks, float *out, int6
 void amxq_ref_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t k);
 void amxq_ref_quantize_row_q8_1(const float *x, block_q8_1 *y, int64_t k);
 void amxq_ref_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t k);
+/* F16 / BF16 weights: activations rounded to fp16 / bf16 (any k). */
+void amxq_ref_quantize_row_f16(const float *x, uint16_t *y, int64_t k);
+void amxq_ref_quantize_row_bf16(const float *x, uint16_t *y, int64_t k);
 
 /* Quantize one activation row into the format `type` multiplies against
- * (block_q8_0, block_q8_1 or block_q8_K); returns bytes written. */
+ * (block_q8_0, block_q8_1, block_q8_K, or fp16 / bf16 values); returns bytes
+ * written. */
 size_t amxq_ref_quantize_row_for(amx_type type, const float *x, void *y, int64_t k);
 /* Bytes amxq_ref_quantize_row_for writes for k elements. */
 size_t amxq_ref_act_row_bytes(amx_type type, int64_t k);

@@ -140,8 +140,19 @@ static void decode_iq4_xs(const block_iq4_xs *b, float *y, int64_t nb) {
     }
 }
 
+/* F16 and BF16: widening, exact (ggml's fp16_to_fp32_row / bf16_to_fp32_row). */
+static void decode_f16(const uint16_t *h, float *y, int64_t k) {
+    for (int64_t i = 0; i < k; i++) y[i] = fp16_to_fp32(h[i]);
+}
+
+static void decode_bf16(const uint16_t *h, float *y, int64_t k) {
+    for (int64_t i = 0; i < k; i++) y[i] = bf16_to_fp32(h[i]);
+}
+
 void amxq_ref_dequantize_row(amx_type type, const void *blocks, float *out, int64_t k) {
     switch (type) {
+    case AMX_TYPE_F16: decode_f16(blocks, out, k); break;
+    case AMX_TYPE_BF16: decode_bf16(blocks, out, k); break;
     case AMX_TYPE_Q4_0: decode_q4_0(blocks, out, k / QK32); break;
     case AMX_TYPE_Q4_1: decode_q4_1(blocks, out, k / QK32); break;
     case AMX_TYPE_Q5_0: decode_q5_0(blocks, out, k / QK32); break;

@@ -218,8 +218,36 @@ static float dot_iq4_xs(int64_t nb, const block_iq4_xs *x, const block_q8_K *y) 
     return sumf;
 }
 
+/*
+ * F16 and BF16: ggml_vec_dot_f16 / ggml_vec_dot_bf16 as their portable code
+ * (the scalar loop every build runs for the elements its SIMD part leaves)
+ * writes them: each product of two widened values is taken in float, summed
+ * in ggml_float (double) from k = 0 up, and the sum rounded to float once.
+ * An fp16 x fp16 product is exact in float (22 significant bits, exponents
+ * within float's normal range); a bf16 x bf16 product has 16 significant
+ * bits, exact unless it leaves float's range (overflow to infinity,
+ * underflow into subnormals), which the float product reproduces as ggml
+ * does. ggml's SIMD paths (F16C/FMA accumulators, vdpbf16ps) sum in float in
+ * their own orders; this definition is the most exact of them, and every
+ * other kernel family is held to it within the bound of any fp32 summation
+ * of the k exact products.
+ */
+static float dot_f16(int64_t k, const uint16_t *x, const uint16_t *y) {
+    double sumf = 0.0;
+    for (int64_t i = 0; i < k; i++) sumf += (double)(fp16_to_fp32(x[i]) * fp16_to_fp32(y[i]));
+    return (float)sumf;
+}
+
+static float dot_bf16(int64_t k, const uint16_t *x, const uint16_t *y) {
+    double sumf = 0.0;
+    for (int64_t i = 0; i < k; i++) sumf += (double)(bf16_to_fp32(x[i]) * bf16_to_fp32(y[i]));
+    return (float)sumf;
+}
+
 float amxq_ref_vec_dot(amx_type type, int64_t k, const void *w, const void *a) {
     switch (type) {
+    case AMX_TYPE_F16: return dot_f16(k, w, a);
+    case AMX_TYPE_BF16: return dot_bf16(k, w, a);
     case AMX_TYPE_Q4_0: return dot_q4_0(k / QK32, w, a);
     case AMX_TYPE_Q4_1: return dot_q4_1(k / QK32, w, a);
     case AMX_TYPE_Q5_0: return dot_q5_0(k / QK32, w, a);

@@ -14,6 +14,14 @@
  * comes from the element of largest magnitude *with its sign*, so d can be
  * negative; q = min(127, nearest_even(-127 / max * x)); bsums are sums of 16.
  *
+ * F16 and BF16 weights take activations rounded to their own type, as
+ * ggml's from_float for its vec_dot_type: fp16 by round to nearest even
+ * (ggml_cpu_fp32_to_fp16: vcvtps2ph with imm 0 on x86; beyond 65504 gives
+ * infinity), bf16 by ggml's GGML_FP32_TO_BF16 (formats.h: nearest even,
+ * subnormals kept, NaN made quiet). Inf and NaN pass through as values and
+ * propagate through the float sums; the extension below is for the integer
+ * formats only.
+ *
  * One deliberate extension: a block holding Inf or NaN gets d = NaN and all
  * quants 0, so the non-finite value reaches every output of that row as NaN
  * instead of vanishing into an order-dependent integer (which is what ggml's
@@ -104,8 +112,18 @@ void amxq_ref_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t k) {
     }
 }
 
+void amxq_ref_quantize_row_f16(const float *x, uint16_t *y, int64_t k) {
+    for (int64_t i = 0; i < k; i++) y[i] = fp32_to_fp16(x[i]);
+}
+
+void amxq_ref_quantize_row_bf16(const float *x, uint16_t *y, int64_t k) {
+    for (int64_t i = 0; i < k; i++) y[i] = fp32_to_bf16(x[i]);
+}
+
 size_t amxq_ref_act_row_bytes(amx_type type, int64_t k) {
     switch (amxq_type_info(type)->act) {
+    case ACT_F16:
+    case ACT_BF16: return (size_t)k * sizeof(uint16_t);
     case ACT_Q8_0: return (size_t)(k / QK32) * sizeof(block_q8_0);
     case ACT_Q8_1: return (size_t)(k / QK32) * sizeof(block_q8_1);
     case ACT_Q8_K: return (size_t)(k / QK_K) * sizeof(block_q8_K);
@@ -118,6 +136,8 @@ size_t amxq_ref_quantize_row_for(amx_type type, const float *x, void *y, int64_t
     case ACT_Q8_0: amxq_ref_quantize_row_q8_0(x, y, k); break;
     case ACT_Q8_1: amxq_ref_quantize_row_q8_1(x, y, k); break;
     case ACT_Q8_K: amxq_ref_quantize_row_q8_K(x, y, k); break;
+    case ACT_F16: amxq_ref_quantize_row_f16(x, y, k); break;
+    case ACT_BF16: amxq_ref_quantize_row_bf16(x, y, k); break;
     }
     return amxq_ref_act_row_bytes(type, k);
 }

@@ -26,6 +26,15 @@ def _fp16_fields(*offsets):
     return make
 
 
+def _float_values(name):
+    """F16 / BF16: every 2-byte "block" one model-like value, converted by
+    gguf-py (numpy's float16 cast for F16, ggml's rounding for BF16)."""
+    def make(rng, raw):
+        w = (rng.standard_normal(raw.shape[0]) * 0.02).astype(np.float32)
+        return np.asarray(quants.quantize(w, QT[name])).view(np.uint8).reshape(-1, 2)
+    return make
+
+
 # One entry per type the tests can make GGUF blocks of: (elements per block,
 # bytes per block, how random valid blocks get their scales). A type amxq
 # supports must have one: test_gguf_tool's whole-model check and
@@ -41,11 +50,13 @@ GENERATORS = {
     "Q5_K": (256, 176, _fp16_fields(0, 2)),
     "Q6_K": (256, 210, _fp16_fields(208)),
     "IQ4_XS": (256, 136, _fp16_fields(0)),
+    "F16": (1, 2, _float_values("F16")),
+    "BF16": (1, 2, _float_values("BF16")),
 }
 BLOCK = {name: (bs, bb) for name, (bs, bb, _) in GENERATORS.items()}
 SUPPORTED = tuple(GENERATORS)
 # the types gguf-py can quantize (weight_blocks quantizes floats for them)
-GGUF_PY_QUANTIZES = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0")
+GGUF_PY_QUANTIZES = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "F16", "BF16")
 
 
 def random_blocks(rng, name, nblocks):
@@ -59,7 +70,7 @@ def weight_blocks(rng, name, n, k):
     from floats by gguf-py where it can, else random valid blocks."""
     if name in GGUF_PY_QUANTIZES:
         w = (rng.standard_normal((n, k)) * 0.02).astype(np.float32)
-        return quants.quantize(w, QT[name])
+        return np.asarray(quants.quantize(w, QT[name])).view(np.uint8).reshape(n, -1)
     bs, bb = BLOCK[name]
     return random_blocks(rng, name, n * k // bs).reshape(n, k // bs * bb)
 
@@ -68,7 +79,7 @@ def weight_blocks(rng, name, n, k):
 # of any panel width), 4 heads with 2 KV heads, as many layers as its weight
 # types need (two at least). The embedding is Q4_K and the output Q6_K; the
 # seven matrices of each layer take the weight types in turn, then the
-# unsupported examples (F16 and Q2_K by default: skipped by amxq-gguf), and
+# unsupported examples (Q2_K and IQ2_XXS by default: skipped by amxq-gguf), and
 # the last layer's free roles repeat the types from the start. F32 norms and
 # a 1-D rope_freqs are the tensors that are not matrices.
 N_EMBD, N_FF, N_VOCAB, N_KV = 256, 512, 260, 128
@@ -76,14 +87,14 @@ ROLES = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn
 SHAPES = {"attn_q": (N_EMBD, N_EMBD), "attn_k": (N_KV, N_EMBD), "attn_v": (N_KV, N_EMBD),
           "attn_output": (N_EMBD, N_EMBD), "ffn_gate": (N_FF, N_EMBD), "ffn_up": (N_FF, N_EMBD),
           "ffn_down": (N_EMBD, N_FF)}
-UNSUPPORTED_EXAMPLES = ("F16", "Q2_K")
+UNSUPPORTED_EXAMPLES = ("Q2_K", "IQ2_XXS")
 
 
 def model_layers(types=SUPPORTED, unsupported=UNSUPPORTED_EXAMPLES):
     """[{role: type}] per layer: every type of `types`, then of `unsupported`
     that is not in `types`, at least once."""
     slots = list(types) + [t for t in unsupported if t not in types]
-    missing = [t for t in types if t not in GENERATORS and t not in ("F16", "F32")]
+    missing = [t for t in types if t not in GENERATORS and t != "F32"]
     if missing:
         raise KeyError(f"ggufgen has no block generator for {missing}: add an entry to GENERATORS")
     n_layers = max(2, -(-len(slots) // len(ROLES)))
@@ -106,8 +117,6 @@ def model_tensors(rng, types=SUPPORTED, unsupported=UNSUPPORTED_EXAMPLES):
     for name, t, shape in out:
         if t == "F32":
             data = rng.standard_normal(shape).astype(np.float32)
-        elif t == "F16":
-            data = (rng.standard_normal(shape) * 0.02).astype(np.float16)
         elif t in GENERATORS:
             data = weight_blocks(rng, t, *shape)
         else:  # an unsupported quantization type: any bytes of the right size
@@ -139,7 +148,7 @@ def write_model(path, seed=7, alignment=None, types=SUPPORTED, unsupported=UNSUP
     if alignment is not None:
         w.add_custom_alignment(alignment)
     for name, t, shape, data in tensors:
-        if t in ("F32", "F16"):
+        if t == "F32":
             w.add_tensor(name, data)
         else:
             w.add_tensor(name, data, raw_dtype=QT[t])

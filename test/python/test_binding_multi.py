@@ -21,7 +21,7 @@ _SHARED_CLASS = {"Q8_0": "q8_0+128", "IQ4_NL": "q8_0+128", "Q5_0": "q8_0+128", "
                  "Q4_K": "q8_K+sums32", "Q5_K": "q8_K+sums32"}
 # scalar handles: ggml's activation type of each weight type
 _GGML_ACT = {"Q4_0": "Q8_0", "Q8_0": "Q8_0", "IQ4_NL": "Q8_0", "Q5_0": "Q8_0", "Q4_1": "Q8_1", "Q5_1": "Q8_1",
-             "Q4_K": "Q8_K", "Q5_K": "Q8_K", "Q6_K": "Q8_K", "IQ4_XS": "Q8_K"}
+             "Q4_K": "Q8_K", "Q5_K": "Q8_K", "Q6_K": "Q8_K", "IQ4_XS": "Q8_K", "F16": "F16", "BF16": "BF16"}
 
 
 def _act_class(t, isa):

@@ -8,6 +8,11 @@ wrote).
   types among them (gguf-py has no quantizer for those): random valid blocks
   with finite scales (random fifth bits for Q5_0 / Q5_1), decoded by both,
   compared value for value.
+- F16, BF16: values of every class (normal, subnormal, zero, Inf, NaN, random
+  bit patterns) decoded by both, bitwise; activations rounded to fp16 / bf16
+  by amxq's reference against gguf-py's conversions (numpy's float16 cast,
+  ggml's bf16 rounding), bitwise except NaN payloads for fp16 (F16C sets the
+  quiet bit, numpy keeps the payload as it is; both stay NaN).
 - Q8_0 activation quantizer: amxq follows ggml's x86 SIMD quantizer (scale
   127/amax, ties to even); gguf-py follows ggml's portable reference (scale
   1/d, ties away from zero). The fp16 scales must match exactly and the
@@ -54,6 +59,42 @@ def test_random_blocks(xcheck_tool, rng, name):
     blocks = random_blocks(rng, name, 2048)
     ours, theirs = _decode_both(xcheck_tool, name, blocks)
     _assert_bitwise(ours, theirs, f"{name} decode")
+
+
+def _edge_floats(rng, count):
+    """float32 values of every class: model-like, large, tiny (float and
+    half subnormals), ties of both roundings, +-0, +-Inf, NaNs, random bits."""
+    parts = [rng.standard_normal(count) * 0.02, rng.standard_normal(count) * 1e4,
+             rng.uniform(-1e-38, 1e-38, count), rng.uniform(-1e-7, 1e-7, count),
+             np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 65504.0, 65520.0, -65519.0, 3.4e38, 1e-45])]
+    x = np.concatenate(parts).astype(np.float32)
+    bits = rng.integers(0, 2**32, size=count, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    # exact ties: fp16 (13 dropped bits) and bf16 (16 dropped bits) halfway cases
+    ties16 = (np.arange(1, 64, dtype=np.uint32) << 13 | 0x1000 | 0x3f800000).view(np.float32)
+    tiesb = (np.arange(1, 64, dtype=np.uint32) << 16 | 0x8000 | 0x3f800000).view(np.float32)
+    return np.concatenate([x, bits, ties16, tiesb]).astype(np.float32)
+
+
+@pytest.mark.parametrize("name", ["F16", "BF16"])
+def test_float_weights_decode(xcheck_tool, rng, name):
+    vals = rng.integers(0, 2**16, size=4096, dtype=np.uint64).astype(np.uint16)  # every class, NaNs included
+    blocks = np.concatenate([vals, random_blocks(rng, name, 1024).view(np.uint16).reshape(-1)])
+    ours, theirs = _decode_both(xcheck_tool, name, blocks.view(np.uint8))
+    _assert_bitwise(ours, theirs, f"{name} decode")
+
+
+@pytest.mark.parametrize("name", ["F16", "BF16"])
+def test_float_activation_rounding(xcheck_tool, rng, name):
+    x = _edge_floats(rng, 4096)
+    ours = np.frombuffer(xcheck_tool("quantize", name.lower(), data=x.tobytes()), dtype=np.uint16)
+    theirs = np.asarray(quants.quantize(x, QT[name])).view(np.uint16).reshape(-1)
+    assert ours.shape == theirs.shape
+    if name == "F16":
+        nan = np.isnan(x)
+        assert np.all(np.isnan(ours[nan].view(np.float16))), "F16: NaN must stay NaN"
+        ours, theirs = ours[~nan], theirs[~nan]
+    bad = np.flatnonzero(ours != theirs)
+    assert bad.size == 0, f"{name}: {bad.size} values differ, first {x[~np.isnan(x)][bad[:5]] if name == 'F16' else x[bad[:5]]}"
 
 
 def _q8_0_from_amxq(xcheck_tool, x):

@@ -206,7 +206,9 @@ def test_progress_bar_and_bench(tool, model):
     path, tensors = model
     r = run(tool, "--progress", "--bench", "--threads", 1, path, check_rc=0)
     n = len(_supported_2d(tensors))
-    assert r.stderr.startswith("\r[") and r.stderr.rstrip().endswith(f"] {n}/{n} tensors, 0.7/0.7 MiB"), r.stderr
+    mib = sum(data.nbytes for _, _, _, data in _supported_2d(tensors)) / 1048576
+    assert r.stderr.startswith("\r[") and r.stderr.rstrip().endswith(f"] {n}/{n} tensors, {mib:.1f}/{mib:.1f} MiB"), \
+        r.stderr
     shapes = {(t, s) for _, t, s, _ in _supported_2d(tensors)}
     bench = r.stdout[r.stdout.index("bench:"):].splitlines()[2:]
     assert len(bench) == len(shapes), r.stdout
@@ -291,6 +293,11 @@ def _check_rows(out):
     return rows
 
 
+# types without an AMX row (README: AMX-FP16 is newer than the AMX machines
+# amxq targets), packed for AVX-512 even where tiles run
+NO_TILE_TYPES = {"F16"}
+
+
 def test_check_reaches_the_tiles_of_amx_handles(checked_tool, model):
     """The default rows are m=4 and, on AMX handles, their tile threshold: the
     sanitizer build runs AMX handles on the tile emulator, so there both kernels
@@ -299,11 +306,11 @@ def test_check_reaches_the_tiles_of_amx_handles(checked_tool, model):
     rows = _check_rows(out)
     types = {t for t, _ in rows}
     assert types == _types_of(_supported_2d(model[1])), out
-    amx = re.search(r"kernel families: ([\w, ]+);", out).group(1) == "amx"
+    amx = "amx" in re.search(r"kernel families: ([\w, ]+);", out).group(1).split(", ")
     for t in types:
         ms = sorted(m for tt, m in rows if tt == t)
         assert ms[0] == 4 and rows[(t, 4)].startswith("vnni512_"), out
-        if amx:
+        if amx and t not in NO_TILE_TYPES:
             assert len(ms) == 2 and ms[1] > 4 and rows[(t, ms[1])].startswith("amx_"), out
         else:
             assert ms == [4], out
@@ -387,7 +394,7 @@ def test_open_packed_file(checked_tool, packed, model):
     for extra in ((), ("--no-verify",)):
         out = run(checked_tool, *extra, packed, check_rc=0).stdout
         verified = "not verified" if extra else "verified"
-        assert re.search(rf"^opened {n} of {n} tensors in place \(kernel families: \w+; checksums {verified}\)", out,
+        assert re.search(rf"^opened {n} of {n} tensors in place \(kernel families: [\w, ]+; checksums {verified}\)", out,
                          re.M), out
         assert re.search(r"^first multiply: m=1 on token_embd.weight \(Q4_K, 260 x 256, \w+\) took", out, re.M), out
         rows = _type_rows(out)
