@@ -629,7 +629,10 @@ static void measure_limits(const options *o, size_t llc, int at_end) {
     peak_result *peak = at_end ? R.peak_end : R.peak;
     printf("\nmachine limits %s (median of %d, best in brackets):\n",
            at_end ? "again at the end of the run (the ratios above use the first measurement)" : "measured now", reps);
-    printf("  %7s  %-48s  %-40s\n", "threads", "read bandwidth (AVX-512 loads)", "vpdpbusd zmm peak");
+    const int dpbf16 = __builtin_cpu_supports("avx512bf16");
+    printf("  %7s  %-48s  %-34s", "threads", "read bandwidth (AVX-512 loads)", "vpdpbusd zmm peak");
+    if (!at_end) printf("  %-22s  %s", "vfmadd231ps zmm peak", dpbf16 ? "vdpbf16ps zmm peak" : "(no AVX512-BF16)");
+    putchar('\n');
     int drift = 0;
     for (int i = 0; i < o->n_threads; i++) {
         bw[i] = bench_read_bandwidth(o->threads[i], bytes, reps);
@@ -639,7 +642,17 @@ static void measure_limits(const options *o, size_t llc, int at_end) {
         snprintf(a, sizeof a, "%.1f GB/s (%.1f) over %.0f MiB", bw[i].median_gbps, bw[i].best_gbps,
                  (double)bytes / 1048576.0);
         snprintf(b, sizeof b, "%.0f GOPS (%.0f), %d chains", peak[i].median_gops, peak[i].best_gops, peak[i].chains);
-        printf("  %7d  %-48s  %-40s\n", o->threads[i], a, b);
+        printf("  %7d  %-48s  %-34s", o->threads[i], a, b);
+        if (!at_end) {
+            R.peak_fma[i] = bench_fma_peak(o->threads[i], reps);
+            if (dpbf16) R.peak_dpbf16[i] = bench_dpbf16_peak(o->threads[i], reps);
+            char c[64], d[64] = "";
+            snprintf(c, sizeof c, "%.0f GFLOPS (%.0f)", R.peak_fma[i].median_gops, R.peak_fma[i].best_gops);
+            if (dpbf16)
+                snprintf(d, sizeof d, "%.0f GFLOPS (%.0f)", R.peak_dpbf16[i].median_gops, R.peak_dpbf16[i].best_gops);
+            printf("  %-22s  %s", c, d);
+        }
+        putchar('\n');
         if (at_end)
             drift |= fabs(bw[i].median_gbps / R.bw[i].median_gbps - 1) > 0.25 ||
                      fabs(peak[i].median_gops / R.peak[i].median_gops - 1) > 0.25;
@@ -752,7 +765,7 @@ int main(int argc, char **argv) {
            "no other thread\n  of this process running (OpenMP's and OpenBLAS's workers spin for a while after a "
            "call)\n", QUIESCE_MAX_S);
     printf("ratios: xscalar / xoneDNN / xOpenBLAS = amxq GOPS / peer GOPS (> 1: amxq faster); %%peak = GOPS / "
-           "vpdpbusd peak, %%bw = decode GB/s / read bandwidth, both at the same thread count;\n"
+           "vpdpbusd peak (F16: FMA peak; BF16: vdpbf16ps peak, FMA for the bf16fma fallback), %%bw = decode GB/s / read bandwidth, both at the same thread count;\n"
            "  decode rows measured in rounds: %%bw and xoneDNN are medians of the per-round ratios to the read probe "
            "and oneDNN\n  of the same rounds, other rows compare with the limits measured at the start and the "
            "peer's own cell\n");

@@ -16,7 +16,7 @@
  *                      (these six share bench_driver.h as well)
  *     bench_rounds.c   decode cells: candidates interleaved in rounds, per-round ratios
  *     bench_threads.c  pinning the candidates' threads, waiting for idle workers to sleep
- *     machine.c        read bandwidth and vpdpbusd peak (AVX-512, own flags)
+ *     machine.c        read bandwidth, vpdpbusd / FMA / vdpbf16ps peaks (AVX-512, own flags)
  *     peer_onednn.c    oneDNN int8 matmul (optional at build time)
  *     peer_openblas.c  OpenBLAS sgemm (optional at build time)
  *     reference.c      published figures of other libraries on one machine
@@ -152,6 +152,10 @@ typedef struct {
  * (bench_cpu_of_share). */
 bw_result bench_read_bandwidth(int threads, size_t bytes, int reps);
 peak_result bench_vpdpbusd_peak(int threads, int reps);
+/* The float peaks: vfmadd231ps zmm, and vdpbf16ps zmm (call only where the
+ * CPU has AVX512-BF16). */
+peak_result bench_fma_peak(int threads, int reps);
+peak_result bench_dpbf16_peak(int threads, int reps);
 
 /* The read probe of the decode rounds: a ring buffer larger than the cache,
  * on 2 MiB pages like packed weights, touched once. Each probe call reads the

@@ -154,6 +154,8 @@ typedef struct {
     peak_result peak[MAX_LIST];
     bw_result bw_end[MAX_LIST];     /* again at the end, to show drift on a shared machine */
     peak_result peak_end[MAX_LIST];
+    peak_result peak_fma[MAX_LIST];   /* float peaks, at the start only */
+    peak_result peak_dpbf16[MAX_LIST]; /* zero where the CPU lacks AVX512-BF16 */
     int n_limits, n_limits_end;
     char limits_why[200];
     char onednn_desc[256], openblas_desc[256];
@@ -174,6 +176,10 @@ void skip(const char *what, const char *fmt, ...) __attribute__((format(printf, 
 
 double limit_bw(int threads);   /* the first measurement's median, NAN if none */
 double limit_peak(int threads);
+/* The peak a result is held to: vpdpbusd for the integer types, FMA for F16
+ * and the BF16 fallback, vdpbf16ps for BF16 kernels that use it; NAN if not
+ * measured. */
+double limit_peak_of(const result *r);
 /* r's GOPS over the same cell's peer (kind; for R_AMXQ: its scalar variant),
  * NAN if that was not measured. */
 double ratio_to(const result *r, result_kind kind, int scalar);

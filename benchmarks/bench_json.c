@@ -34,6 +34,22 @@ static void json_policy(json_w *j, const char *key, const rep_policy *p) {
     json_end(j);
 }
 
+static void json_peak_list(json_w *j, const char *peak_key, const char *what, const peak_result *peak, int n) {
+    json_arr(j, peak_key);
+    for (int i = 0; i < n; i++) {
+        json_obj(j, NULL);
+        json_str(j, "what", what);
+        json_int(j, "threads", peak[i].threads);
+        json_int(j, "chains", peak[i].chains);
+        json_int(j, "instructions_per_thread", (int64_t)peak[i].instructions);
+        json_int(j, "reps", peak[i].reps);
+        json_num(j, "median_gops", peak[i].median_gops);
+        json_num(j, "best_gops", peak[i].best_gops);
+        json_end(j);
+    }
+    json_end(j);
+}
+
 static void json_limit_list(json_w *j, const char *bw_key, const char *peak_key, const bw_result *bw,
                             const peak_result *peak, int n) {
     json_arr(j, bw_key);
@@ -48,19 +64,8 @@ static void json_limit_list(json_w *j, const char *bw_key, const char *peak_key,
         json_end(j);
     }
     json_end(j);
-    json_arr(j, peak_key);
-    for (int i = 0; i < n; i++) {
-        json_obj(j, NULL);
-        json_str(j, "what", "vpdpbusd zmm, independent accumulator chains per thread, 2*64 ops per instruction");
-        json_int(j, "threads", peak[i].threads);
-        json_int(j, "chains", peak[i].chains);
-        json_int(j, "instructions_per_thread", (int64_t)peak[i].instructions);
-        json_int(j, "reps", peak[i].reps);
-        json_num(j, "median_gops", peak[i].median_gops);
-        json_num(j, "best_gops", peak[i].best_gops);
-        json_end(j);
-    }
-    json_end(j);
+    json_peak_list(j, peak_key, "vpdpbusd zmm, independent accumulator chains per thread, 2*64 ops per instruction",
+                   peak, n);
 }
 
 /* A per-round series: its median, quartiles, min and max. */
@@ -116,7 +121,7 @@ int write_json(const options *o, int argc, char **argv, const llc_info *llc, dou
     json_str(&j, "time_s", "seconds per amx_gemm_q (or peer) call: median, min, quartiles, max over 'reps' timed calls after 'warmup' untimed ones; rows with a 'rounds' object: over the per-round figures (each the median call of that round's turn), 'reps' and 'warmup' counting the calls of every turn");
     json_str(&j, "gops", "2*m*n_measured*k / median time, 1e9 per second (int8 ops for amxq and oneDNN, flops for OpenBLAS)");
     json_str(&j, "gbps", "weight bytes one call reads (GGUF bytes of the measured rows for amxq, s8 bytes for oneDNN, f32 bytes for OpenBLAS) / median time, 1e9 bytes per second; only for m <= 8");
-    json_str(&j, "pct_peak", "gops / vpdpbusd zmm median peak at the same thread count, percent");
+    json_str(&j, "pct_peak", "gops / the type's median peak at the same thread count, percent: vpdpbusd zmm for the integer types, vfmadd231ps zmm for F16 and the BF16 FMA fallback, vdpbf16ps zmm for BF16 kernels that use it");
     json_str(&j, "pct_bw", "gbps / read bandwidth median at the same thread count, percent; rows with 'rounds': 100 x rounds.bw_ratio.median");
     json_str(&j, "x_scalar", "amxq gops / scalar variant gops, same type, shape, m, threads");
     json_str(&j, "x_onednn", "amxq gops / oneDNN u8s8->f32 matmul gops, same shape, m, threads; rows with 'rounds': rounds.x_onednn.median when oneDNN took turns");
@@ -192,6 +197,10 @@ int write_json(const options *o, int argc, char **argv, const llc_info *llc, dou
     json_bool(&j, "measured", R.n_limits > 0);
     json_str(&j, "why", R.limits_why[0] ? R.limits_why : NULL);
     json_limit_list(&j, "read_bandwidth", "vpdpbusd_zmm", R.bw, R.peak, R.n_limits);
+    json_peak_list(&j, "vfmadd231ps_zmm", "vfmadd231ps zmm, independent chains per thread, 2*16 flops per instruction",
+                   R.peak_fma, R.n_limits);
+    json_peak_list(&j, "vdpbf16ps_zmm", "vdpbf16ps zmm, independent chains per thread, 2*32 flops per instruction",
+                   R.peak_dpbf16, R.peak_dpbf16[0].reps ? R.n_limits : 0);
     json_limit_list(&j, "read_bandwidth_end", "vpdpbusd_zmm_end", R.bw_end, R.peak_end, R.n_limits_end);
     json_end(&j);
 
@@ -261,7 +270,7 @@ int write_json(const options *o, int argc, char **argv, const llc_info *llc, dou
             json_num(&j, "packed_over_gguf", (double)p->packed_bytes / (double)p->gguf_bytes);
             json_num(&j, "pack_median_s", p->median_s);
         }
-        json_num(&j, "pct_peak", r->kind == R_OPENBLAS ? NAN : 100.0 * r->gops / limit_peak(r->threads));
+        json_num(&j, "pct_peak", r->kind == R_OPENBLAS ? NAN : 100.0 * r->gops / limit_peak_of(r));
         json_num(&j, "pct_bw", pct_bw_of(r));
         if (r->kind == R_AMXQ && r->primary) {
             json_num(&j, "x_scalar", strcmp(r->isa, "scalar") ? ratio_to(r, R_AMXQ, 1) : NAN);

@@ -80,6 +80,22 @@ double limit_peak(int threads) {
     return NAN;
 }
 
+static double peak_at(const peak_result *p, int threads) {
+    for (int i = 0; i < R.n_limits; i++)
+        if (p[i].threads == threads && p[i].median_gops > 0) return p[i].median_gops;
+    return NAN;
+}
+
+double limit_peak_of(const result *r) {
+    if (r->kind != R_AMXQ || (r->type != AMX_TYPE_F16 && r->type != AMX_TYPE_BF16)) return limit_peak(r->threads);
+    /* the kernel name says which instruction ran: vnni512_*_bf16_* use
+     * vdpbf16ps, *_bf16fma_* and F16 FMA (amx_* tiles have no peak here) */
+    if (!strncmp(r->kernel, "amx_", 4)) return NAN;
+    if (r->type == AMX_TYPE_BF16 && !strstr(r->kernel, "bf16fma") && strncmp(r->kernel, "ref_", 4))
+        return peak_at(R.peak_dpbf16, r->threads);
+    return peak_at(R.peak_fma, r->threads);
+}
+
 /* amxq / peer as a speed ratio (GOPS over GOPS: the scalar variant may have
  * been timed on fewer rows). */
 double ratio_to(const result *r, result_kind kind, int scalar) {
@@ -160,7 +176,7 @@ void print_result(const result *r) {
         snprintf(what, sizeof what, "%s", r->variant);
     fmt_time(med, sizeof med, r->t.median);
     fmt_num(gops, sizeof gops, r->gops, "%.1f");
-    fmt_num(peak, sizeof peak, r->kind == R_OPENBLAS ? NAN : 100.0 * r->gops / limit_peak(r->threads), "%.1f%%");
+    fmt_num(peak, sizeof peak, r->kind == R_OPENBLAS ? NAN : 100.0 * r->gops / limit_peak_of(r), "%.1f%%");
     fmt_num(gbps, sizeof gbps, r->gbps, "%.1f");
     fmt_num(bw, sizeof bw, pct_bw_of(r), "%.0f%%");
     const int cmp = r->kind == R_AMXQ && r->primary && strcmp(r->isa, "scalar") != 0;

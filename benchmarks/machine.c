@@ -13,7 +13,10 @@
  *   vpdpbusd zmm peak: 16 independent accumulator chains per thread (the
  *     instruction's latency is ~4 cycles at 2 per cycle on current cores, so
  *     8 chains are the minimum; 16 leave margin), GOPS = 2 * 64 MACs per
- *     instruction.
+ *     instruction. The same for vfmadd231ps zmm (2 * 16 flops, the F16
+ *     kernels' and the BF16 fallback's limit) and vdpbf16ps zmm (2 * 32
+ *     flops, latency ~6: 12 chains needed; the BF16 kernels' limit, only
+ *     where the CPU has AVX512-BF16).
  *
  * Every probe's thread i runs pinned to share i's CPU (bench_threads.c), the
  * CPU the driver pins the kernels' share i to.
@@ -264,57 +267,71 @@ void bench_bw_probe_free(bw_probe *p) {
     free(p);
 }
 
-/* ---- vpdpbusd zmm peak ----------------------------------------------------- */
+/* ---- peaks: vpdpbusd, vfmadd231ps and vdpbf16ps, zmm ----------------------- */
 
 typedef struct {
     int sink;
 } peak_ctx;
 
-static void peak_work(team *tm, int ith) {
-    (void)ith;
-    peak_ctx *c = tm->ctx;
-    const __m512i a = _mm512_set1_epi32(0x01020304), b = _mm512_set1_epi32(0x05060708);
-    __m512i z0 = _mm512_setzero_si512(), z1 = z0, z2 = z0, z3 = z0, z4 = z0, z5 = z0, z6 = z0, z7 = z0,
-            z8 = z0, z9 = z0, z10 = z0, z11 = z0, z12 = z0, z13 = z0, z14 = z0, z15 = z0;
-    for (uint64_t i = 0; i < PEAK_ITERS; i++) {
-        /* inline asm: the compiler may neither merge nor reorder the chains
-         * (two statements: an asm takes at most 30 operands) */
-        __asm__ volatile(
-            "vpdpbusd %[b], %[a], %[z0]\n\tvpdpbusd %[b], %[a], %[z1]\n\t"
-            "vpdpbusd %[b], %[a], %[z2]\n\tvpdpbusd %[b], %[a], %[z3]\n\t"
-            "vpdpbusd %[b], %[a], %[z4]\n\tvpdpbusd %[b], %[a], %[z5]\n\t"
-            "vpdpbusd %[b], %[a], %[z6]\n\tvpdpbusd %[b], %[a], %[z7]\n\t"
-            : [z0] "+v"(z0), [z1] "+v"(z1), [z2] "+v"(z2), [z3] "+v"(z3), [z4] "+v"(z4), [z5] "+v"(z5),
-              [z6] "+v"(z6), [z7] "+v"(z7)
-            : [a] "v"(a), [b] "v"(b));
-        __asm__ volatile(
-            "vpdpbusd %[b], %[a], %[z8]\n\tvpdpbusd %[b], %[a], %[z9]\n\t"
-            "vpdpbusd %[b], %[a], %[z10]\n\tvpdpbusd %[b], %[a], %[z11]\n\t"
-            "vpdpbusd %[b], %[a], %[z12]\n\tvpdpbusd %[b], %[a], %[z13]\n\t"
-            "vpdpbusd %[b], %[a], %[z14]\n\tvpdpbusd %[b], %[a], %[z15]\n\t"
-            : [z8] "+v"(z8), [z9] "+v"(z9), [z10] "+v"(z10), [z11] "+v"(z11), [z12] "+v"(z12),
-              [z13] "+v"(z13), [z14] "+v"(z14), [z15] "+v"(z15)
-            : [a] "v"(a), [b] "v"(b));
+/* 16 independent chains of INSN (AT&T operand order: b, a, accumulator),
+ * in inline asm so that the compiler may neither merge nor reorder them (two
+ * statements: an asm takes at most 30 operands). The chains are kept
+ * integer-typed: only the bits matter, and FMA / vdpbf16ps chains of these
+ * constant inputs stay finite (normal numbers of modest size). */
+#define PEAK_WORK(fn, INSN, A_BITS, B_BITS)                                                              \
+    static void fn(team *tm, int ith) {                                                                  \
+        (void)ith;                                                                                       \
+        peak_ctx *c = tm->ctx;                                                                           \
+        const __m512i a = _mm512_set1_epi32(A_BITS), b = _mm512_set1_epi32(B_BITS);                     \
+        __m512i z0 = _mm512_setzero_si512(), z1 = z0, z2 = z0, z3 = z0, z4 = z0, z5 = z0, z6 = z0, z7 = z0, \
+                z8 = z0, z9 = z0, z10 = z0, z11 = z0, z12 = z0, z13 = z0, z14 = z0, z15 = z0;            \
+        for (uint64_t i = 0; i < PEAK_ITERS; i++) {                                                      \
+            __asm__ volatile(INSN " %[b], %[a], %[z0]\n\t" INSN " %[b], %[a], %[z1]\n\t"               \
+                             INSN " %[b], %[a], %[z2]\n\t" INSN " %[b], %[a], %[z3]\n\t"               \
+                             INSN " %[b], %[a], %[z4]\n\t" INSN " %[b], %[a], %[z5]\n\t"               \
+                             INSN " %[b], %[a], %[z6]\n\t" INSN " %[b], %[a], %[z7]\n\t"               \
+                             : [z0] "+v"(z0), [z1] "+v"(z1), [z2] "+v"(z2), [z3] "+v"(z3), [z4] "+v"(z4), \
+                               [z5] "+v"(z5), [z6] "+v"(z6), [z7] "+v"(z7)                                \
+                             : [a] "v"(a), [b] "v"(b));                                                  \
+            __asm__ volatile(INSN " %[b], %[a], %[z8]\n\t" INSN " %[b], %[a], %[z9]\n\t"               \
+                             INSN " %[b], %[a], %[z10]\n\t" INSN " %[b], %[a], %[z11]\n\t"             \
+                             INSN " %[b], %[a], %[z12]\n\t" INSN " %[b], %[a], %[z13]\n\t"             \
+                             INSN " %[b], %[a], %[z14]\n\t" INSN " %[b], %[a], %[z15]\n\t"             \
+                             : [z8] "+v"(z8), [z9] "+v"(z9), [z10] "+v"(z10), [z11] "+v"(z11),          \
+                               [z12] "+v"(z12), [z13] "+v"(z13), [z14] "+v"(z14), [z15] "+v"(z15)         \
+                             : [a] "v"(a), [b] "v"(b));                                                  \
+        }                                                                                                \
+        const __m512i s = _mm512_xor_si512(                                                              \
+            _mm512_xor_si512(_mm512_xor_si512(_mm512_xor_si512(z0, z1), _mm512_xor_si512(z2, z3)),       \
+                             _mm512_xor_si512(_mm512_xor_si512(z4, z5), _mm512_xor_si512(z6, z7))),      \
+            _mm512_xor_si512(_mm512_xor_si512(_mm512_xor_si512(z8, z9), _mm512_xor_si512(z10, z11)),     \
+                             _mm512_xor_si512(_mm512_xor_si512(z12, z13), _mm512_xor_si512(z14, z15)))); \
+        __atomic_fetch_add(&c->sink, _mm512_reduce_add_epi32(s), __ATOMIC_RELAXED);                      \
     }
-    const __m512i s = _mm512_add_epi32(
-        _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(z0, z1), _mm512_add_epi32(z2, z3)),
-                         _mm512_add_epi32(_mm512_add_epi32(z4, z5), _mm512_add_epi32(z6, z7))),
-        _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(z8, z9), _mm512_add_epi32(z10, z11)),
-                         _mm512_add_epi32(_mm512_add_epi32(z12, z13), _mm512_add_epi32(z14, z15))));
-    __atomic_fetch_add(&c->sink, _mm512_reduce_add_epi32(s), __ATOMIC_RELAXED);
-}
 
-peak_result bench_vpdpbusd_peak(int threads, int reps) {
+PEAK_WORK(peak_vpdpbusd, "vpdpbusd", 0x01020304, 0x05060708)
+/* 1.0f x 1e-30f: each chain grows by 1e-30 per FMA, far from overflow */
+PEAK_WORK(peak_fma, "vfmadd231ps", 0x3f800000, 0x0da24260)
+/* bf16 pairs (1.0, 1.0) x (2^-100, 2^-100): 2^-99 per instruction */
+PEAK_WORK(peak_dpbf16, "vdpbf16ps", 0x3f803f80, 0x0d800d80)
+
+static peak_result run_peak(work_fn fn, double ops_per_insn, int threads, int reps) {
     peak_result r = {.threads = threads, .chains = PEAK_CHAINS, .instructions = PEAK_ITERS * PEAK_CHAINS, .reps = reps};
     double *secs = malloc((size_t)reps * sizeof *secs);
     if (!secs) abort();
     peak_ctx c = {0};
-    team_reps(threads, peak_work, &c, reps, secs);
+    team_reps(threads, fn, &c, reps, secs);
     double best = secs[0];
     for (int i = 1; i < reps; i++) best = secs[i] < best ? secs[i] : best;
-    const double ops = 2.0 * 64.0 * (double)r.instructions * threads;
+    const double ops = ops_per_insn * (double)r.instructions * threads;
     r.median_gops = ops / bench_median(secs, reps) * 1e-9;
     r.best_gops = ops / best * 1e-9;
     free(secs);
     return r;
 }
+
+/* GOPS: 2 x 64 int8 MACs per vpdpbusd, 2 x 16 flops per FMA, 2 x 32 per
+ * vdpbf16ps (the kernels' GOPS count 2 M N K the same way). */
+peak_result bench_vpdpbusd_peak(int threads, int reps) { return run_peak(peak_vpdpbusd, 128.0, threads, reps); }
+peak_result bench_fma_peak(int threads, int reps) { return run_peak(peak_fma, 32.0, threads, reps); }
+peak_result bench_dpbf16_peak(int threads, int reps) { return run_peak(peak_dpbf16, 64.0, threads, reps); }
