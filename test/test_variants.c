@@ -304,6 +304,17 @@ static void run_variant(const amxq_variant *v) {
             const double r = run_shape(v, k % 2 ? 3 : 9, 17, k, GEN_NORMAL);
             if (r > worst) worst = r;
         }
+        /* packed size: the GGUF bytes exactly for model shapes (n % 16 == 0,
+         * k % 32 == 0), at most 1.05 of them for the test model's vocab rows */
+        static const int64_t sizes[][3] = {{4096, 4096, 100}, {14336, 4096, 100}, {260, 256, 105}};
+        for (size_t a = 0; a < 3; a++) {
+            size_t bytes = 0, align = 0;
+            const amx_pack_opts po = {.size = sizeof po, .isa = v->isa};
+            CHECK(amx_pack_size(v->type, sizes[a][0], sizes[a][1], &po, &bytes, &align) == AMX_OK, "pack_size");
+            const double ratio = (double)(bytes - 128 /* image header */) / (double)gguf_bytes(v->type, sizes[a][0], sizes[a][1]);
+            CHECK(ratio * 100 <= (double)sizes[a][2], "%s %lldx%lld: packed payload / GGUF = %.4f", v->name,
+                  (long long)sizes[a][0], (long long)sizes[a][1], ratio);
+        }
         static const int64_t ks[] = {1000, 32768, 32769};
         for (size_t a = 0; a < (g_quick ? 1 : 3); a++) {
             const double r = run_shape(v, a == 1 ? 17 : 1, 33, ks[a], GEN_NORMAL);
