@@ -74,7 +74,9 @@ typedef enum amx_status {
 /* Weight types. Values equal ggml's enum ggml_type, so a GGUF tensor's type
  * passes straight through. */
 typedef enum amx_type {
-    AMX_TYPE_F16 = 1,    /* IEEE half per element (a "block" of 1 element, 2 bytes) */
+    AMX_TYPE_F16 = 1,    /* IEEE half per element (a "block" of 1 element, 2 bytes); no AMX
+                            kernel: AUTO packs it for AVX-512, a forced AMX_ISA_AMX gives
+                            AMX_ERR_UNSUPPORTED_TYPE */
     AMX_TYPE_Q4_0 = 2,   /* 32-element blocks, 18 bytes */
     AMX_TYPE_Q4_1 = 3,   /* 32-element blocks, 20 bytes */
     AMX_TYPE_Q5_0 = 6,   /* 32-element blocks, 22 bytes */

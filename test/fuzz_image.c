@@ -344,6 +344,11 @@ static int gen_images(image_fn fn, void *ctx) {
                 const amx_pack_opts po = {.size = sizeof po, .isa = isas[f]};
                 amx_weights *w = NULL;
                 amx_status st = amx_pack_weights(type, n, k, blocks, gb, &po, &w);
+                if (isas[f] == AMX_ISA_AMX && type == AMX_TYPE_F16) {
+                    /* F16 has no tile kernel (amxq.h): a forced AMX pack is refused */
+                    if (st != AMX_ERR_UNSUPPORTED_TYPE) FAIL("packing F16 for amx: %s", amx_status_str(st));
+                    continue;
+                }
                 if (st != AMX_OK)
                     FAIL("packing %s for %s: %s", amx_type_name(type), amx_isa_name(isas[f]), amx_status_str(st));
                 size_t size = 0;

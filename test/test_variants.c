@@ -145,7 +145,9 @@ static void run_nonfinite_acts(const amxq_variant *v, const amx_gemm_opts *o) {
     gen_weights(t, n, k, w, GEN_NORMAL);
     float *x = malloc((size_t)(m * k) * sizeof(float)), *y = malloc((size_t)(m * n) * sizeof(float));
     gen_acts(m, k, k, x);
-    x[1 * k + 7] = INFINITY;
+    /* F16 / BF16: a finite float beyond the type's range, which ggml's rounding
+     * makes infinite (65520 and up in fp16, near FLT_MAX in bf16) */
+    x[1 * k + 7] = t == AMX_TYPE_F16 ? 70000.0f : t == AMX_TYPE_BF16 ? 3.4e38f : INFINITY;
     x[3 * k + k - 1] = NAN;
     amx_weights *h = pack(v, n, k, w);
     if (h) {
