@@ -4,10 +4,12 @@
  * exact by construction. A pack unit is one panel.
  *
  * A panel is moved 32 k at a time (16 rows x 64 bytes of GGUF, 1 KiB of
- * panel), so the scattered 2-byte stores stay in L1: walking each row over
- * the whole panel (128 KiB at k = 4096) packed ~10 ns per element, this
- * about 2 (one Zen 5 core, a loaded machine). GGUF rows are read and
- * written through memcpy, so a row need not be 2-byte aligned.
+ * panel), so the scattered 2-byte stores stay in L1 instead of sweeping the
+ * whole panel (128 KiB at k = 4096) once per row. Measured: 14336 x 4096
+ * F16 packs in ~0.14 s on one Zen 5 core (~2.3 ns per element, a loaded
+ * machine; the first pack in a process took ~0.8 s, fresh memory included).
+ * GGUF rows are read and written through memcpy, so a row need not be
+ * 2-byte aligned.
  */
 #include "repack_float.h"
 
