@@ -46,6 +46,12 @@ static void one(amx_type t, amx_isa isa, int64_t m, int64_t n, int64_t k, int32_
     gen_weights(t, n, k, g, GEN_NORMAL);
     const amx_pack_opts po = {.size = sizeof po, .isa = isa};
     amx_weights *w = NULL;
+    if (!family_has_type(isa, t)) {
+        CHECK(amx_pack_weights(t, n, k, g, gguf_bytes(t, n, k), &po, &w) == AMX_ERR_UNSUPPORTED_TYPE,
+              "pack %s/%s: not refused", amx_type_name(t), amx_isa_name(isa));
+        free(g);
+        return;
+    }
     if (amx_pack_weights(t, n, k, g, gguf_bytes(t, n, k), &po, &w) != AMX_OK) {
         CHECK(0, "pack %s/%s", amx_type_name(t), amx_isa_name(isa));
         free(g);

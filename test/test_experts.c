@@ -269,6 +269,16 @@ int main(int argc, char **argv) {
             const amx_type t = k_all_types_at(i);
             const int64_t blk = amx_type_block_size(t);
             experts e;
+            if (!family_has_type(all[f], t)) {
+                const size_t per = gguf_bytes(t, 40, 512);
+                uint8_t *g = calloc(9, per);
+                amx_weights *h = NULL;
+                const amx_pack_opts po = {.size = sizeof po, .isa = all[f]};
+                CHECK(amx_pack_experts(t, 9, 40, 512, g, 9 * per, &po, &h) == AMX_ERR_UNSUPPORTED_TYPE && !h,
+                      "pack_experts %s/%s: not refused", amx_type_name(t), amx_isa_name(all[f]));
+                free(g);
+                continue;
+            }
             /* 9 experts of 40 x K: top-8 leaves at least one empty */
             if (!make(&e, t, all[f], 9, 40, blk == 32 ? 96 : 512)) {
                 CHECK(0, "pack_experts %s/%s", amx_type_name(t), amx_isa_name(all[f]));

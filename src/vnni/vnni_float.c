@@ -211,6 +211,7 @@ void amxq_vnni_float_plan(const amx_weights *w, const vnni_float_kind *kind, int
         .n_items = (n_panels(w) + gp - 1) / gp * ((m + rows - 1) / rows),
         .compute = float_compute,
         .impl = dp ? kind->dp : kind->fma,
+        .order = AMXQ_ITEMS_ROWS_FASTEST, /* float_compute: item = panel group * row blocks + row block */
     };
 }
 
