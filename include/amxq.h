@@ -83,6 +83,8 @@ typedef enum amx_type {
     AMX_TYPE_Q5_1 = 7,   /* 32-element blocks, 24 bytes */
     AMX_TYPE_Q8_0 = 8,   /* 32-element blocks, 34 bytes */
     AMX_TYPE_IQ4_NL = 20, /* 32-element blocks, 18 bytes: 4-bit indices into a fixed nonlinear table */
+    AMX_TYPE_Q2_K = 10,  /* 256-element blocks, 84 bytes */
+    AMX_TYPE_Q3_K = 11,  /* 256-element blocks, 110 bytes */
     AMX_TYPE_Q4_K = 12,  /* 256-element blocks, 144 bytes */
     AMX_TYPE_Q5_K = 13,  /* 256-element blocks, 176 bytes */
     AMX_TYPE_Q6_K = 14,  /* 256-element blocks, 210 bytes */
@@ -398,8 +400,9 @@ AMXQ_API int32_t amx_gemm_share_node(const amx_weights *w, int32_t ith, int32_t 
  *   - Q8_0, IQ4_NL, Q5_0:  share (Q8_0 blocks, weights offset by 128);
  *   - Q4_0:                alone (Q8_0 blocks, compensation for an offset of 8);
  *   - Q4_1, Q5_1:          share (Q8_1 blocks);
- *   - Q4_K, Q5_K:          share (Q8_K with the per-32 sums for the mins);
- *   - Q6_K:                alone (Q8_K with per-16 sums);
+ *   - Q4_K, Q5_K, Q2_K:    share (Q8_K with the per-32 and per-16 sums for
+ *                          the mins);
+ *   - Q6_K, Q3_K:          share (Q8_K with per-16 sums for an offset of 32);
  *   - IQ4_XS:              alone (Q8_K with per-32 offset sums);
  *   - F16:                 alone (activations rounded to fp16);
  *   - BF16:                alone (activations rounded to bf16);

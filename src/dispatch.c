@@ -65,16 +65,19 @@ static const amxq_variant k_variants[] = {
     REF_ROW(IQ4_NL, iq4_nl),
     REF_ROW(Q4_K, q4_K), REF_ROW(Q5_K, q5_K), REF_ROW(Q6_K, q6_K),
     REF_ROW(IQ4_XS, iq4_xs), REF_ROW(F16, f16), REF_ROW(BF16, bf16),
+    REF_ROW(Q2_K, q2_K), REF_ROW(Q3_K, q3_K),
     VNNI_LEGACY_ROW(Q4_0, q4_0), VNNI_LEGACY_ROW(Q4_1, q4_1), VNNI_LEGACY_ROW(Q5_0, q5_0),
     VNNI_LEGACY_ROW(Q5_1, q5_1), VNNI_LEGACY_ROW(Q8_0, q8_0),
     VNNI_LEGACY_ROW(IQ4_NL, iq4_nl),
     VNNI_KQ_ROW(Q4_K, q4_K), VNNI_KQ_ROW(Q5_K, q5_K), VNNI_KQ_ROW(Q6_K, q6_K), VNNI_KQ_ROW(IQ4_XS, iq4_xs),
     VNNI_FLOAT_ROW(F16, f16), VNNI_FLOAT_ROW(BF16, bf16),
+    VNNI_KQ_ROW(Q2_K, q2_K), VNNI_KQ_ROW(Q3_K, q3_K),
     AMX_LEGACY_ROW(Q4_0, q4_0), AMX_LEGACY_ROW(Q4_1, q4_1), AMX_LEGACY_ROW(Q5_0, q5_0),
     AMX_LEGACY_ROW(Q5_1, q5_1), AMX_LEGACY_ROW(Q8_0, q8_0),
     AMX_LEGACY_ROW(IQ4_NL, iq4_nl),
     AMX_KQ_ROW(Q4_K, q4_K), AMX_KQ_ROW(Q5_K, q5_K), AMX_KQ_ROW(Q6_K, q6_K), AMX_KQ_ROW(IQ4_XS, iq4_xs),
     AMX_FLOAT_ROW(BF16, bf16),
+    AMX_KQ_ROW(Q2_K, q2_K), AMX_KQ_ROW(Q3_K, q3_K),
 };
 
 const amxq_variant *amxq_variants(size_t *count) {

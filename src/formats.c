@@ -14,6 +14,8 @@ static const type_info k_types[] = {
     {AMX_TYPE_Q5_1, "Q5_1", QK32, sizeof(block_q5_1), ACT_Q8_1},
     {AMX_TYPE_Q8_0, "Q8_0", QK32, sizeof(block_q8_0), ACT_Q8_0},
     {AMX_TYPE_IQ4_NL, "IQ4_NL", QK32, sizeof(block_iq4_nl), ACT_Q8_0},
+    {AMX_TYPE_Q2_K, "Q2_K", QK_K, sizeof(block_q2_K), ACT_Q8_K},
+    {AMX_TYPE_Q3_K, "Q3_K", QK_K, sizeof(block_q3_K), ACT_Q8_K},
     {AMX_TYPE_Q4_K, "Q4_K", QK_K, sizeof(block_q4_K), ACT_Q8_K},
     {AMX_TYPE_Q5_K, "Q5_K", QK_K, sizeof(block_q5_K), ACT_Q8_K},
     {AMX_TYPE_Q6_K, "Q6_K", QK_K, sizeof(block_q6_K), ACT_Q8_K},

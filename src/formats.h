@@ -23,6 +23,10 @@ typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } block_q5_0;    /* 
 typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[16]; } block_q5_1; /* 24 B */
 typedef struct { uint16_t d; int8_t qs[32]; } block_q8_0;               /* 34 B */
 typedef struct { uint16_t d, s; int8_t qs[32]; } block_q8_1;            /* 36 B, s = d * sum(qs) */
+/* Q2_K: 16 bytes of (4-bit min << 4 | 4-bit scale) per 16 elements, 2-bit quants, then d and dmin */
+typedef struct { uint8_t scales[16]; uint8_t qs[64]; uint16_t d, dmin; } block_q2_K;                /* 84 B */
+/* Q3_K: the high bit of each 3-bit quant, the low 2 bits, 16 6-bit scales packed in 12 bytes, d */
+typedef struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint16_t d; } block_q3_K;   /* 110 B */
 typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qs[128]; } block_q4_K;            /* 144 B */
 typedef struct { uint16_t d, dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } block_q5_K; /* 176 B */
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } block_q6_K;   /* 210 B */
@@ -36,6 +40,8 @@ _Static_assert(sizeof(block_q5_0) == 22, "block_q5_0");
 _Static_assert(sizeof(block_q5_1) == 24, "block_q5_1");
 _Static_assert(sizeof(block_q8_0) == 34, "block_q8_0");
 _Static_assert(sizeof(block_q8_1) == 36, "block_q8_1");
+_Static_assert(sizeof(block_q2_K) == 84, "block_q2_K");
+_Static_assert(sizeof(block_q3_K) == 110, "block_q3_K");
 _Static_assert(sizeof(block_q4_K) == 144, "block_q4_K");
 _Static_assert(sizeof(block_q5_K) == 176, "block_q5_K");
 _Static_assert(sizeof(block_q6_K) == 210, "block_q6_K");
@@ -60,6 +66,16 @@ static inline void kquant_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_
         *sc = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
         *mn = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
     }
+}
+
+/* Q3_K: the 6-bit scale of 16-element group j (0..15), before ggml
+ * subtracts 32. Bytes 0-7 hold the low 4 bits (groups 0-7 in the low
+ * nibbles, 8-15 in the high ones), bytes 8-11 the high 2 bits (group j in
+ * byte 8 + j % 4, bits 2 * (j / 4)). */
+static inline int q3k_scale(const uint8_t *s12, int j) {
+    const int lo = (s12[j % 8] >> (4 * (j / 8))) & 0xF;
+    const int hi = (s12[8 + j % 4] >> (2 * (j / 4))) & 3;
+    return lo | (hi << 4);
 }
 
 /* IQ4_XS: the 6-bit scale of sub-block j (0..7), before ggml subtracts 32. */

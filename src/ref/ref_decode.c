@@ -62,6 +62,52 @@ static void decode_iq4_nl(const block_iq4_nl *b, float *y, int64_t nb) {
     }
 }
 
+/* Q2_K: each half (128 elements, 32 qs bytes) holds four 2-bit fields per
+ * byte; field j of bytes 0-15 / 16-31 is 16-element group 2j / 2j+1 of the
+ * half, with its own 4-bit scale and min. */
+static void decode_q2_K(const block_q2_K *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
+        const uint8_t *q = b[i].qs;
+        int is = 0;
+        for (int h = 0; h < 2; h++) {
+            for (int j = 0; j < 4; j++) {
+                const int shift = 2 * j;
+                for (int part = 0; part < 2; part++) {
+                    const uint8_t sc = b[i].scales[is++];
+                    const float dl = d * (float)(sc & 0xF), ml = dmin * (float)(sc >> 4);
+                    for (int l = 0; l < 16; l++) *y++ = dl * (float)((q[16 * part + l] >> shift) & 3) - ml;
+                }
+            }
+            q += 32;
+        }
+    }
+}
+
+/* Q3_K: as Q2_K's element order for the low 2 bits; hmask bit 4h + j of
+ * byte l is the third bit of element 128h + 32j + l, and a clear bit
+ * subtracts 4 (values -4..3). */
+static void decode_q3_K(const block_q3_K *b, float *y, int64_t nb) {
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = fp16_to_fp32(b[i].d);
+        const uint8_t *q = b[i].qs, *hm = b[i].hmask;
+        int is = 0;
+        uint8_t m = 1;
+        for (int h = 0; h < 2; h++) {
+            for (int j = 0; j < 4; j++) {
+                const int shift = 2 * j;
+                for (int part = 0; part < 2; part++) {
+                    const float dl = d * (float)(q3k_scale(b[i].scales, is++) - 32);
+                    for (int l = 16 * part; l < 16 * part + 16; l++)
+                        *y++ = dl * (float)(((q[l] >> shift) & 3) - (hm[l] & m ? 0 : 4));
+                }
+                m = (uint8_t)(m << 1);
+            }
+            q += 32;
+        }
+    }
+}
+
 static void decode_q4_K(const block_q4_K *b, float *y, int64_t nb) {
     for (int64_t i = 0; i < nb; i++) {
         const float d = fp16_to_fp32(b[i].d), dmin = fp16_to_fp32(b[i].dmin);
@@ -159,6 +205,8 @@ void amxq_ref_dequantize_row(amx_type type, const void *blocks, float *out, int6
     case AMX_TYPE_Q5_1: decode_q5_1(blocks, out, k / QK32); break;
     case AMX_TYPE_Q8_0: decode_q8_0(blocks, out, k / QK32); break;
     case AMX_TYPE_IQ4_NL: decode_iq4_nl(blocks, out, k / QK32); break;
+    case AMX_TYPE_Q2_K: decode_q2_K(blocks, out, k / QK_K); break;
+    case AMX_TYPE_Q3_K: decode_q3_K(blocks, out, k / QK_K); break;
     case AMX_TYPE_Q4_K: decode_q4_K(blocks, out, k / QK_K); break;
     case AMX_TYPE_Q5_K: decode_q5_K(blocks, out, k / QK_K); break;
     case AMX_TYPE_Q6_K: decode_q6_K(blocks, out, k / QK_K); break;

@@ -169,6 +169,65 @@ static float dot_q5_K(int64_t nb, const block_q5_K *x, const block_q8_K *y) {
     return sumf;
 }
 
+/* Q2_K (ggml_vec_dot_q2_K_q8_K_generic): the mins enter once per superblock
+ * through the activation's 16-element sums (bsums), the scales per group in
+ * one int sum; sumf += dall * isum - dmin * summs. */
+static float dot_q2_K(int64_t nb, const block_q2_K *x, const block_q8_K *y) {
+    float sumf = 0.0f;
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *q2 = x[i].qs, *sc = x[i].scales;
+        const int8_t *q8 = y[i].qs;
+        int summs = 0;
+        for (int j = 0; j < 16; j++) summs += y[i].bsums[j] * (sc[j] >> 4);
+        const float dall = y[i].d * fp16_to_fp32(x[i].d);
+        const float dmin = y[i].d * fp16_to_fp32(x[i].dmin);
+        int isum = 0, is = 0;
+        for (int h = 0; h < 2; h++) {
+            for (int j = 0; j < 4; j++) {
+                const int shift = 2 * j;
+                for (int part = 0; part < 2; part++) {
+                    const int d = sc[is++] & 0xF;
+                    int isuml = 0;
+                    for (int l = 16 * part; l < 16 * part + 16; l++) isuml += q8[l] * ((q2[l] >> shift) & 3);
+                    isum += d * isuml;
+                }
+                q8 += 32;
+            }
+            q2 += 32;
+        }
+        sumf += dall * (float)isum - dmin * (float)summs;
+    }
+    return sumf;
+}
+
+/* Q3_K (ggml_vec_dot_q3_K_q8_K_generic): values -4..3, scales - 32 per 16
+ * elements, ggml's eight int32 lanes. */
+static float dot_q3_K(int64_t nb, const block_q3_K *x, const block_q8_K *y) {
+    float sums[8] = {0}, sumf = 0.0f;
+    int8_t aux8[QK_K];
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *q3 = x[i].qs, *hm = x[i].hmask;
+        int8_t *a = aux8;
+        uint8_t m = 1;
+        for (int h = 0; h < 2; h++) {
+            for (int j = 0; j < 4; j++) {
+                for (int l = 0; l < 32; l++) a[l] = (int8_t)(((q3[l] >> (2 * j)) & 3) - (hm[l] & m ? 0 : 4));
+                a += 32;
+                m = (uint8_t)(m << 1);
+            }
+            q3 += 32;
+        }
+        int sc[16];
+        for (int j = 0; j < 16; j++) sc[j] = q3k_scale(x[i].scales, j) - 32;
+        int32_t aux32[8];
+        kquant_lanes(aux8, y[i].qs, sc, 16, aux32);
+        const float d = fp16_to_fp32(x[i].d) * y[i].d;
+        for (int l = 0; l < 8; l++) sums[l] += d * (float)aux32[l];
+    }
+    for (int l = 0; l < 8; l++) sumf += sums[l];
+    return sumf;
+}
+
 static float dot_q6_K(int64_t nb, const block_q6_K *x, const block_q8_K *y) {
     float sums[8] = {0}, sumf = 0.0f;
     int8_t aux8[QK_K];
@@ -254,6 +313,8 @@ float amxq_ref_vec_dot(amx_type type, int64_t k, const void *w, const void *a) {
     case AMX_TYPE_Q5_1: return dot_q5_1(k / QK32, w, a);
     case AMX_TYPE_Q8_0: return dot_q8_0(k / QK32, w, a);
     case AMX_TYPE_IQ4_NL: return dot_iq4_nl(k / QK32, w, a);
+    case AMX_TYPE_Q2_K: return dot_q2_K(k / QK_K, w, a);
+    case AMX_TYPE_Q3_K: return dot_q3_K(k / QK_K, w, a);
     case AMX_TYPE_Q4_K: return dot_q4_K(k / QK_K, w, a);
     case AMX_TYPE_Q5_K: return dot_q5_K(k / QK_K, w, a);
     case AMX_TYPE_Q6_K: return dot_q6_K(k / QK_K, w, a);

@@ -1,6 +1,7 @@
 /*
  * Q4_K / Q5_K / Q6_K -> q4_Kp16 / q5_Kp16 / q6_Kp16 (layouts and the reasons
- * for them: repack_kquants.h), and back. The unit of packing is one 16-row
+ * for them: repack_kquants.h), and back; IQ4_XS, Q2_K and Q3_K through their
+ * own PSB packers (repack_iq4_xs.c, repack_q23_K.c). The unit of packing is one 16-row
  * panel; units are independent, so packing parallelizes over them, and the
  * source is only read.
  */
@@ -11,9 +12,12 @@
 #include "../formats.h"
 #include "repack_iq4_xs.h"
 #include "repack_lines.h"
+#include "repack_q23_K.h"
 
 size_t amxq_kq_psb_bytes(amx_type type) {
     switch (type) {
+    case AMX_TYPE_Q2_K: return Q2K_PSB;
+    case AMX_TYPE_Q3_K: return Q3K_PSB;
     case AMX_TYPE_Q4_K: return Q4K_PSB;
     case AMX_TYPE_Q5_K: return Q5K_PSB;
     case AMX_TYPE_Q6_K: return Q6K_PSB;
@@ -84,6 +88,8 @@ static void pack_psb(amx_type t, uint8_t *o, const uint8_t *const rows[16]) {
         }
         break;
     case AMX_TYPE_IQ4_XS: amxq_iq4xs_pack_psb(o, rows); break;
+    case AMX_TYPE_Q2_K: amxq_q2K_pack_psb(o, rows); break;
+    case AMX_TYPE_Q3_K: amxq_q3K_pack_psb(o, rows); break;
     default: amxq_type_unreachable("kq pack", t);
     }
 }
@@ -114,6 +120,8 @@ static void unpack_psb(amx_type t, const uint8_t *p, uint8_t *const rows[16]) {
         }
         break;
     case AMX_TYPE_IQ4_XS: amxq_iq4xs_unpack_psb(p, rows); break;
+    case AMX_TYPE_Q2_K: amxq_q2K_unpack_psb(p, rows); break;
+    case AMX_TYPE_Q3_K: amxq_q3K_unpack_psb(p, rows); break;
     default: amxq_type_unreachable("kq unpack", t);
     }
 }

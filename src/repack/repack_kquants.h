@@ -1,5 +1,6 @@
 /*
- * p16 panel layouts of the 256-element types (Q4_K, Q5_K, Q6_K, IQ4_XS).
+ * p16 panel layouts of the 256-element types (Q4_K, Q5_K, Q6_K, IQ4_XS; Q2_K
+ * and Q3_K in repack_q23_K.h).
  *
  * Panel p holds weight rows 16p..16p+15 (rows past n are zero blocks that no
  * kernel writes out). For every superblock b the panel's data is one
@@ -50,6 +51,7 @@
 
 #include "../kernel.h"
 #include "repack_iq4_xs.h" /* IQ4_XS offsets */
+#include "repack_q23_K.h"  /* Q2_K, Q3_K offsets */
 
 #define KQ_PANEL 16
 

@@ -1,7 +1,16 @@
 /*
- * AMX tile kernels for the 256-element types Q4_K, Q5_K, Q6_K and IQ4_XS
- * (dispatch rows amx_q4_K, amx_q5_K, amx_q6_K, amx_iq4_xs), with the exact
+ * AMX tile kernels for the 256-element types Q2_K, Q3_K, Q4_K, Q5_K, Q6_K
+ * and IQ4_XS (dispatch rows amx_q2_K ... amx_iq4_xs), with the exact
  * "two-plane" sub-scale scheme (tech_brief 6.4).
+ *
+ * Q2_K and Q3_K (the VNNI side: vnni_q23_K.c). Q2_K's p = sc * q is at most
+ * 45, so it needs one plane only: its TDPs do 16,384 useful MACs, the hi
+ * tiles are neither loaded nor multiplied, and T = C_lo. To keep the float
+ * operations the VNNI kernel's, the epilogue scales T by 64 (the VNNI sum
+ * carries that factor) and the unit holds d / 64; its mins are 8 vpdpwssd of
+ * (mn, mn) pairs against the per-16 activation sums. Q3_K unpacks 8 (q + 4)
+ * with bias 32 as Q6_K does (|p| <= 32 * 32), two planes, and the unit's d is
+ * d / 8, so T = 8 sum (sc - 32) sum(q a) as in the VNNI kernel.
  *
  * Reads: the p16 panel superblocks of repack_kquants.h (the VNNI sibling's
  * layout) and the Q8_K workspace of act_q8_K.h: quant rows of k bytes (a
@@ -81,11 +90,18 @@
 #define U_STEP 2048 /* per 64-K step: lo plane 1 KiB, then hi plane 1 KiB */
 #define U_D 8192    /* d of the 16 columns, fp32 */
 #define U_DMIN 8256 /* Q4_K, Q5_K: dmin, fp32 */
-#define U_MNP 8320  /* Q4_K, Q5_K: min pairs (2p, 2p+1) as int16, 4 x 64 bytes */
+#define U_MNP 8320  /* Q4_K, Q5_K: min pairs (2p, 2p+1) as int16, 4 x 64 bytes; Q2_K: 8 x 64 */
+
+/* How a type's C tiles become its fp32 update (see the top of the file). */
+enum {
+    EPI_PLAIN = 0, /* Q3_K, Q6_K, IQ4_XS: two planes, acc += (T d) d_a */
+    EPI_MINS = 1,  /* Q4_K, Q5_K: two planes, mins from 4 pairs of per-32 sums */
+    EPI_Q2 = 2,    /* Q2_K: one plane, T scaled by 64, mins from 8 pairs of per-16 sums */
+};
 
 typedef struct {
     const amx_weights *w;
-    int mins; /* Q4_K, Q5_K */
+    int epi; /* EPI_* */
     size_t psb, unit;
     act_q8K_view a;
 } kq_ctx;
@@ -124,6 +140,16 @@ AMX_INLINE col_scale col_scale_of(const uint8_t *sc16, const int bias_shift) {
     return cs;
 }
 
+/* The column scales of a vector holding one (0..127) per column dword. */
+AMX_INLINE col_scale col_scale_of_dwords(__m512i v) {
+    col_scale cs;
+    cs.se = _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
+    cs.so = _mm512_slli_epi32(cs.se, 8);
+    cs.bsc = _mm512_setzero_si512();
+    AMX_COUNT(unpack_alu, 3);
+    return cs;
+}
+
 /* One line of 64 unsigned weight bytes (16 columns x 4 K, each value + bias)
  * -> its lo and hi plane lines: p = scale * (u - bias) in 16-bit lanes (even
  * and odd bytes apart; vpmaddubsw with a zero partner cannot saturate:
@@ -149,6 +175,70 @@ AMX_INLINE void split_line(__m512i u, const col_scale *cs, const int bias, uint8
 /* K-line kl (0..63) of the superblock: where its two plane lines go. */
 #define LO_LINE(unit, kl) ((unit) + U_STEP * ((kl) / 16) + 64 * ((kl) % 16))
 #define HI_LINE(unit, kl) (LO_LINE(unit, kl) + 1024)
+
+/* As split_line for products 0..127 (Q2_K: sc * q <= 45): the lo plane only. */
+AMX_INLINE void one_plane_line(__m512i u, const col_scale *cs, uint8_t *lo) {
+    const __mmask64 odd = 0xAAAAAAAAAAAAAAAAull;
+    const __m512i pe = _mm512_maddubs_epi16(u, cs->se), po = _mm512_maddubs_epi16(u, cs->so);
+    _mm512_store_si512(lo, _mm512_mask_blend_epi8(odd, pe, _mm512_slli_epi16(po, 8)));
+    AMX_COUNT(unpack_alu, 4);
+    AMX_COUNT(unpack_mem, 1);
+}
+
+/* Q2_K: pair pp = 4h + j holds the scale bytes of groups 2pp, 2pp + 1 (field
+ * j of qs lines 8h..8h+3 and 8h+4..8h+7); group g is K-lines 4g..4g+3. */
+AMX_INLINE void unpack_q2(const uint8_t *P, uint8_t *unit) {
+    for (int pp = 0; pp < 8; pp++) {
+        const int h = pp / 4, j = pp % 4;
+        const __m512i raw = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(P + Q2K_OFF_SC + 32 * pp)));
+        const __m512i m4 = _mm512_set1_epi32(0xF);
+        const col_scale cs[2] = {col_scale_of_dwords(_mm512_and_si512(raw, m4)),
+                                 col_scale_of_dwords(_mm512_and_si512(_mm512_srli_epi32(raw, 16), m4))};
+        _mm512_store_si512(unit + U_MNP + 64 * pp, _mm512_srli_epi16(raw, 4));
+        AMX_COUNT(unpack_alu, 5);
+        AMX_COUNT(unpack_mem, 2);
+        for (int i = 0; i < 2; i++) {
+            const int g = 2 * pp + i;
+            for (int l = 0; l < 4; l++) {
+                const __m512i u = kq_q2_field(_mm512_loadu_si512(P + Q2K_OFF_QS + 64 * (8 * h + 4 * i + l)), j);
+                AMX_COUNT(unpack_alu, KQ_Q2_FIELD_OPS(j));
+                AMX_COUNT(unpack_mem, 1);
+                one_plane_line(u, &cs[i], LO_LINE(unit, 4 * g + l));
+            }
+        }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(P + Q2K_OFF_D)));
+    _mm512_store_ps(unit + U_D, _mm512_mul_ps(d, _mm512_set1_ps(1.0f / 64.0f)));
+    _mm512_store_ps(unit + U_DMIN, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(P + Q2K_OFF_DMIN))));
+    AMX_COUNT(unpack_alu, 3);
+    AMX_COUNT(unpack_mem, 4);
+}
+
+/* Q3_K: 8 (q + 4) with bias 32, scales sc - 32 (kq_decode.h). */
+AMX_INLINE void unpack_q3(const uint8_t *P, uint8_t *unit) {
+    _Alignas(64) uint8_t sc8[256];
+    __m512i s4[4];
+    kq_q3_scales(P + Q3K_OFF_SC, s4);
+    for (int i = 0; i < 4; i++) _mm512_store_si512(sc8 + 64 * i, s4[i]);
+    AMX_COUNT(unpack_alu, KQ_Q3_SCALES_OPS);
+    AMX_COUNT(unpack_mem, 7);
+    for (int g = 0; g < 16; g++) {
+        const int h = g / 8, j = (g % 8) / 2, i = g % 2;
+        const col_scale cs = col_scale_of(sc8 + 16 * g, 5);
+        for (int l = 0; l < 4; l++) {
+            const __m512i qs = _mm512_loadu_si512(P + Q3K_OFF_QS + 64 * (8 * h + 4 * i + l));
+            const __m512i hm = _mm512_loadu_si512(P + Q3K_OFF_HM + 64 * (4 * i + l));
+            const __m512i u = kq_q3_value8(qs, hm, j, 4 * h + j);
+            AMX_COUNT(unpack_alu, KQ_Q3_VALUE8_OPS(4 * h + j));
+            AMX_COUNT(unpack_mem, 2);
+            split_line(u, &cs, 1, LO_LINE(unit, 4 * g + l), HI_LINE(unit, 4 * g + l));
+        }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(P + Q3K_OFF_D)));
+    _mm512_store_ps(unit + U_D, _mm512_mul_ps(d, _mm512_set1_ps(0.125f)));
+    AMX_COUNT(unpack_alu, 2);
+    AMX_COUNT(unpack_mem, 2);
+}
 
 /* The weight bytes of each line come from the layout's decoders
  * (kq_decode.h), the ones the VNNI kernels use. */
@@ -223,6 +313,14 @@ AMX_INLINE void unpack_iq4(const uint8_t *P, uint8_t *unit, const __m512i table)
 static const uint8_t *unit_src(const kq_ctx *c, int64_t p, int64_t b) {
     return c->w->data + (size_t)(p * c->w->kb + b) * c->psb;
 }
+static void tile_unpack_q2_K(const void *cv, int64_t p, int64_t u0, int64_t u1, uint8_t *dst) {
+    const kq_ctx *c = cv;
+    for (int64_t b = u0; b < u1; b++) unpack_q2(unit_src(c, p, b), dst + (size_t)(b - u0) * c->unit);
+}
+static void tile_unpack_q3_K(const void *cv, int64_t p, int64_t u0, int64_t u1, uint8_t *dst) {
+    const kq_ctx *c = cv;
+    for (int64_t b = u0; b < u1; b++) unpack_q3(unit_src(c, p, b), dst + (size_t)(b - u0) * c->unit);
+}
 static void tile_unpack_q4_K(const void *cv, int64_t p, int64_t u0, int64_t u1, uint8_t *dst) {
     const kq_ctx *c = cv;
     for (int64_t b = u0; b < u1; b++) unpack_q45(unit_src(c, p, b), dst + (size_t)(b - u0) * c->unit, 0);
@@ -244,25 +342,26 @@ static void tile_unpack_iq4_xs(const void *cv, int64_t p, int64_t u0, int64_t u1
 /* ---- the tile kernel ------------------------------------------------------- */
 
 /* Superblock sb for rows [row, row + 16) (and [row + 16, row + 32) if two):
- * zero the C tiles, then 4 steps of A, lo and hi loads and 2 (4) TDPs. */
-AMX_INLINE void issue(const kq_ctx *c, const uint8_t *unit, const int8_t *a0, const int two) {
+ * zero the C tiles, then 4 steps of A, lo and hi loads and 2 (4) TDPs; with
+ * one plane (Q2_K) the hi tiles stay out. */
+AMX_INLINE void issue(const kq_ctx *c, const uint8_t *unit, const int8_t *a0, const int two, const int hi) {
     const int64_t k = c->a.k;
     amxq_tile_zero(KC0L);
-    amxq_tile_zero(KC0H);
+    if (hi) amxq_tile_zero(KC0H);
     if (two) {
         amxq_tile_zero(KC1L);
-        amxq_tile_zero(KC1H);
+        if (hi) amxq_tile_zero(KC1H);
     }
     for (int j = 0; j < 4; j++) {
         amxq_tile_loadd(KA0, a0 + 64 * j, k);
         if (two) amxq_tile_loadd(KA1, a0 + 16 * k + 64 * j, k);
         amxq_tile_loadd(KBL, unit + U_STEP * j, 64);
-        amxq_tile_loadd(KBH, unit + U_STEP * j + 1024, 64);
+        if (hi) amxq_tile_loadd(KBH, unit + U_STEP * j + 1024, 64);
         amxq_tile_dpbssd(KC0L, KA0, KBL);
-        amxq_tile_dpbssd(KC0H, KA0, KBH);
+        if (hi) amxq_tile_dpbssd(KC0H, KA0, KBH);
         if (two) {
             amxq_tile_dpbssd(KC1L, KA1, KBL);
-            amxq_tile_dpbssd(KC1H, KA1, KBH);
+            if (hi) amxq_tile_dpbssd(KC1H, KA1, KBH);
         }
     }
 }
@@ -270,21 +369,24 @@ AMX_INLINE void issue(const kq_ctx *c, const uint8_t *unit, const int8_t *a0, co
 /* cb holds superblock sb's C tiles (rows 0-15 lo, hi; rows 16-31 lo, hi):
  * fold them into the rows' fp32 sums. */
 AMX_INLINE void epilogue(const kq_ctx *c, const uint8_t *unit, const int32_t *cb, int64_t sb, int64_t row, int rows,
-                         float *acc, const int mins) {
+                         float *acc, const int epi) {
+    const int mins = epi != EPI_PLAIN, npairs = epi == EPI_Q2 ? 8 : 4, rec_off = epi == EPI_Q2 ? 16 : 0;
     const __m512 dw = _mm512_load_ps(unit + U_D);
     const __m512 dm = mins ? _mm512_load_ps(unit + U_DMIN) : dw;
-    __m512i mnp[4];
-    for (int pp = 0; pp < 4; pp++)
+    __m512i mnp[8];
+    for (int pp = 0; pp < npairs; pp++)
         mnp[pp] = mins ? _mm512_load_si512(unit + U_MNP + 64 * pp) : _mm512_setzero_si512();
     for (int r = 0; r < rows; r++) {
         const int32_t *cl = cb + 512 * (r / 16) + 16 * (r % 16);
-        const __m512i t = _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(cl + 256), 7), _mm512_load_si512(cl));
+        const __m512i t = epi == EPI_Q2 ? _mm512_slli_epi32(_mm512_load_si512(cl), 6)
+                                        : _mm512_add_epi32(_mm512_slli_epi32(_mm512_load_si512(cl + 256), 7),
+                                                           _mm512_load_si512(cl));
         const float da = c->a.d[(row + r) * c->a.kb + sb];
         __m512 u;
         if (mins) {
-            const uint8_t *rec = c->a.s + (size_t)((row + r) * c->a.kb + sb) * Q8K_SUMS_BYTES;
+            const uint8_t *rec = c->a.s + (size_t)((row + r) * c->a.kb + sb) * Q8K_SUMS_BYTES + rec_off;
             __m512i mi = _mm512_setzero_si512();
-            for (int pp = 0; pp < 4; pp++) {
+            for (int pp = 0; pp < npairs; pp++) {
                 int32_t pair;
                 memcpy(&pair, rec + 4 * pp, 4);
                 mi = _mm512_dpwssd_epi32(mi, mnp[pp], _mm512_set1_epi32(pair));
@@ -296,36 +398,40 @@ AMX_INLINE void epilogue(const kq_ctx *c, const uint8_t *unit, const int32_t *cb
         _mm512_store_ps(acc + 16 * r, _mm512_fmadd_ps(u, _mm512_set1_ps(da), _mm512_load_ps(acc + 16 * r)));
     }
     AMX_COUNT(tile_blocks, rows > 16 ? 2 : 1);
-    AMX_COUNT(epi_alu, (mins ? 11 : 5) * rows);
-    AMX_COUNT(epi_mem, (mins ? 9 : 5) * rows + (mins ? 6 : 1));
+    AMX_COUNT(epi_alu, (mins ? 7 + npairs : 5) * rows);
+    AMX_COUNT(epi_mem, (mins ? 5 + npairs : 5) * rows + (mins ? 2 + npairs : 1));
 }
 
 AMX_INLINE void run_block(const kq_ctx *c, const uint8_t *ub, int64_t u0, int64_t u1, int64_t row, int rows,
-                          float *acc, const int two, const int mins) {
+                          float *acc, const int two, const int epi) {
     _Alignas(64) int32_t cb[4 * 256];
     const int8_t *a0 = c->a.q + row * c->a.k;
-    issue(c, ub, a0 + QK_K * u0, two);
+    const int hi = epi != EPI_Q2;
+    issue(c, ub, a0 + QK_K * u0, two, hi);
     for (int64_t sb = u0; sb < u1; sb++) {
         amxq_tile_stored(KC0L, cb, 64);
-        amxq_tile_stored(KC0H, cb + 256, 64);
+        if (hi) amxq_tile_stored(KC0H, cb + 256, 64);
         if (two) {
             amxq_tile_stored(KC1L, cb + 512, 64);
-            amxq_tile_stored(KC1H, cb + 768, 64);
+            if (hi) amxq_tile_stored(KC1H, cb + 768, 64);
         }
-        if (sb + 1 < u1) issue(c, ub + (size_t)(sb + 1 - u0) * c->unit, a0 + QK_K * (sb + 1), two);
-        epilogue(c, ub + (size_t)(sb - u0) * c->unit, cb, sb, row, rows, acc, mins);
+        if (sb + 1 < u1) issue(c, ub + (size_t)(sb + 1 - u0) * c->unit, a0 + QK_K * (sb + 1), two, hi);
+        epilogue(c, ub + (size_t)(sb - u0) * c->unit, cb, sb, row, rows, acc, epi);
     }
 }
 
+#define RUN_EPI(two)                                                                                \
+    switch (c->epi) {                                                                               \
+    case EPI_MINS: run_block(c, ub, u0, u1, row, rows, acc, two, EPI_MINS); break;                  \
+    case EPI_Q2: run_block(c, ub, u0, u1, row, rows, acc, two, EPI_Q2); break;                      \
+    default: run_block(c, ub, u0, u1, row, rows, acc, two, EPI_PLAIN); break;                       \
+    }
 static void tile_run(const void *cv, const uint8_t *ub, int64_t u0, int64_t u1, int64_t row, int rows, float *acc) {
     const kq_ctx *c = cv;
-    const int mins = c->mins;
     if (rows > 16) {
-        if (mins) run_block(c, ub, u0, u1, row, rows, acc, 1, 1);
-        else run_block(c, ub, u0, u1, row, rows, acc, 1, 0);
+        RUN_EPI(1)
     } else {
-        if (mins) run_block(c, ub, u0, u1, row, rows, acc, 0, 1);
-        else run_block(c, ub, u0, u1, row, rows, acc, 0, 0);
+        RUN_EPI(0)
     }
 }
 
@@ -334,24 +440,27 @@ static void tile_run(const void *cv, const uint8_t *ub, int64_t u0, int64_t u1, 
 struct amx_kq_kind {
     const kq_family *vnni; /* the sibling for m below the threshold */
     void (*unpack)(const void *ctx, int64_t p, int64_t u0, int64_t u1, uint8_t *dst);
-    int mins;              /* Q4_K, Q5_K: dmin and the min pairs in the unit */
+    int epi;               /* EPI_*: which epilogue, and what the unit holds after d */
     const char *name;
 };
-#define AMX_KQ_KIND(tn, mins)                                                                       \
-    const amx_kq_kind amxq_amx_kq_##tn = {&amxq_vnni_kq_##tn, tile_unpack_##tn, mins, "amx_gemm_" #tn "_32x16"};
-AMX_KQ_KIND(q4_K, 1)
-AMX_KQ_KIND(q5_K, 1)
-AMX_KQ_KIND(q6_K, 0)
-AMX_KQ_KIND(iq4_xs, 0)
+#define AMX_KQ_KIND(tn, epi)                                                                        \
+    const amx_kq_kind amxq_amx_kq_##tn = {&amxq_vnni_kq_##tn, tile_unpack_##tn, epi, "amx_gemm_" #tn "_32x16"};
+AMX_KQ_KIND(q2_K, EPI_Q2)
+AMX_KQ_KIND(q3_K, EPI_PLAIN)
+AMX_KQ_KIND(q4_K, EPI_MINS)
+AMX_KQ_KIND(q5_K, EPI_MINS)
+AMX_KQ_KIND(q6_K, EPI_PLAIN)
+AMX_KQ_KIND(iq4_xs, EPI_PLAIN)
 
 static void kq_tile_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
                             int64_t ldy, int64_t item0, int64_t item1) {
     const amx_kq_kind *kind = p->impl;
     const kq_ctx c = {
         .w = w,
-        .mins = kind->mins,
+        .epi = kind->epi,
         .psb = amxq_kq_psb_bytes(w->type),
-        .unit = kind->mins ? 8576 : 8256,
+        /* planes and d, then dmin and the min pairs (4 for Q4_K / Q5_K, 8 for Q2_K) */
+        .unit = kind->epi == EPI_Q2 ? U_MNP + 8 * 64 : kind->epi == EPI_MINS ? U_MNP + 4 * 64 : U_DMIN,
         .a = amxq_act_q8K_layout((void *)ws, m, w->k),
     };
     const amx_kernel k = {.m_block = 32, .units = w->kb, .unit_bytes = c.unit, .config = kq_config,

@@ -1,7 +1,7 @@
 /*
  * Entry points of the AMX dispatch-table rows (amx_q4_0, amx_q4_1, amx_q5_0,
- * amx_q5_1, amx_q8_0, amx_iq4_nl: amx_legacy.c; amx_q4_K, amx_q5_K, amx_q6_K, amx_iq4_xs: amx_kquants.c;
- * amx_bf16: amx_float.c).
+ * amx_q5_1, amx_q8_0, amx_iq4_nl: amx_legacy.c; amx_q2_K, amx_q3_K, amx_q4_K,
+ * amx_q5_K, amx_q6_K, amx_iq4_xs: amx_kquants.c; amx_bf16: amx_float.c).
  * Plain C: the core library calls them only for rows api.c chose, which it
  * does only after amxq_isa_usable(AMX_ISA_AMX) said yes.
  *
@@ -41,6 +41,7 @@ typedef struct amx_legacy_kind amx_legacy_kind;
 extern const amx_legacy_kind amxq_amx_legacy_q4_0, amxq_amx_legacy_q4_1, amxq_amx_legacy_q5_0, amxq_amx_legacy_q5_1,
     amxq_amx_legacy_q8_0, amxq_amx_legacy_iq4_nl;
 typedef struct amx_kq_kind amx_kq_kind;
+extern const amx_kq_kind amxq_amx_kq_q2_K, amxq_amx_kq_q3_K;
 extern const amx_kq_kind amxq_amx_kq_q4_K, amxq_amx_kq_q5_K, amxq_amx_kq_q6_K, amxq_amx_kq_iq4_xs;
 
 typedef struct amx_float_kind amx_float_kind;

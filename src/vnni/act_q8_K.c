@@ -40,8 +40,10 @@ act_q8K_view amxq_act_q8K_layout(void *ws, int64_t m, int64_t k) {
 
 act_q8K_sums amxq_act_q8K_sums_for(amx_type type) {
     switch (type) {
+    case AMX_TYPE_Q2_K: /* its mins read the bs16 pairs of the record */
     case AMX_TYPE_Q4_K:
     case AMX_TYPE_Q5_K: return Q8K_SUMS_MIN;
+    case AMX_TYPE_Q3_K: /* 8 (q + 4), bias 32: see vnni_q23_K.c */
     case AMX_TYPE_Q6_K: return Q8K_SUMS_BIAS16;
     case AMX_TYPE_IQ4_XS: return Q8K_SUMS_BIAS32;
     default: amxq_type_unreachable("amxq_act_q8K_sums_for", type);

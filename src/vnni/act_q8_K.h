@@ -30,11 +30,12 @@
 #define Q8K_SUMS_BYTES 64
 
 typedef enum {
-    /* Q4_K, Q5_K: int16 bs32[8] at byte 0 (dword p = the pair of sub-blocks
-     * 2p, 2p+1 for vpdpwssd against the packed min pairs), int16 bs16[16] at
-     * byte 16, zero from byte 48 */
+    /* Q4_K, Q5_K, Q2_K: int16 bs32[8] at byte 0 (dword p = the pair of
+     * sub-blocks 2p, 2p+1 for vpdpwssd against the packed min pairs), int16
+     * bs16[16] at byte 16 (Q2_K's min pairs per 16), zero from byte 48 */
     Q8K_SUMS_MIN,
-    /* Q6_K: int32 -32*bs16[16] (the bias of q+32 per 16-element group) */
+    /* Q6_K, Q3_K: int32 -32*bs16[16] (the bias of q+32 per 16-element group;
+     * Q3_K's kernels use 8 (q + 4), whose bias is 32 too) */
     Q8K_SUMS_BIAS16,
     /* IQ4_XS: int32 -128*bs32[8] at byte 0 (the bias of value+128 per 32),
      * int16 bs16[16] at byte 32 */

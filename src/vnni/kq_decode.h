@@ -78,6 +78,50 @@ KQ_INLINE __m512i kq_q6_merge(__m512i v, __m512i qh, const int g) {
 }
 #define KQ_Q6_MERGE_OPS(g) (2 + ((g) >> 1 != 2))
 
+/* ---- Q2_K / Q3_K: 2-bit fields (repack_q23_K.h) ------------------------- */
+
+/* Field j (0..3: bits 2j, 2j+1 of every byte) of a qs line as 0..3. */
+KQ_INLINE __m512i kq_q2_field(__m512i line, const int j) {
+    if (j) line = _mm512_srli_epi16(line, 2 * j);
+    return _mm512_and_si512(line, _mm512_set1_epi8(3));
+}
+#define KQ_Q2_FIELD_OPS(j) (1 + !!(j))
+
+/* Field j left in place: 4^j q (0..192), one AND (the VNNI Q2_K kernel
+ * scales the group sums by 4^(3 - j) instead, see vnni_q23_K.c). */
+KQ_INLINE __m512i kq_q2_field_inplace(__m512i line, const int j) {
+    return _mm512_and_si512(line, _mm512_set1_epi8((char)(3 << (2 * j))));
+}
+
+/* Q3_K: 8 (q + 4) = 8 (low + 4 hbit), 0..56, from field j of a qs line and
+ * bit b (= 4h + j) of its hm line: the low bits moved to bits 3-4, the high
+ * bit to bit 5. Its bias, 32, is Q6_K's, so both read the same activation
+ * sums (act_q8_K.h). */
+KQ_INLINE __m512i kq_q3_value8(__m512i qs, __m512i hm, const int j, const int b) {
+    const int sl = 3 - 2 * j, sh = 5 - b;
+    qs = sl > 0 ? _mm512_slli_epi16(qs, sl) : _mm512_srli_epi16(qs, -sl);
+    if (sh > 0) hm = _mm512_slli_epi16(hm, sh);
+    if (sh < 0) hm = _mm512_srli_epi16(hm, -sh);
+    return _mm512_or_si512(_mm512_and_si512(qs, _mm512_set1_epi8(0x18)), _mm512_and_si512(hm, _mm512_set1_epi8(0x20)));
+}
+#define KQ_Q3_VALUE8_OPS(b) (5 - ((b) == 5))
+
+/* Q3_K's 16 x 16 6-bit scales minus 32 as int8, group g of column n at byte
+ * 16g + n of out[4] (4 zmm: groups 0-3, 4-7, 8-11, 12-15), from the 192
+ * scale bytes of a q3_Kp16 superblock. */
+KQ_INLINE void kq_q3_scales(const uint8_t *sc, __m512i out[4]) {
+    const __m512i lo0 = _mm512_loadu_si512(sc), lo1 = _mm512_loadu_si512(sc + 64);
+    const __m512i hb = _mm512_loadu_si512(sc + 128), m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m30 = _mm512_set1_epi8(0x30), b32 = _mm512_set1_epi8(32);
+    out[0] = _mm512_or_si512(_mm512_and_si512(lo0, m4), _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30));
+    out[1] = _mm512_or_si512(_mm512_and_si512(lo1, m4), _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30));
+    out[2] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(lo0, 4), m4), _mm512_and_si512(hb, m30));
+    out[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(lo1, 4), m4),
+                             _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30));
+    for (int i = 0; i < 4; i++) out[i] = _mm512_sub_epi8(out[i], b32);
+}
+#define KQ_Q3_SCALES_OPS 21
+
 /* ---- IQ4_XS: the value table -------------------------------------------- */
 
 /* kvalues_iq4nl + 128 (1..241, unsigned for vpdpbusd) in each 128-bit lane:

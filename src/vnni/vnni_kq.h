@@ -1,6 +1,7 @@
 /*
  * The work-item driver shared by the VNNI kernels of the 256-element types
- * (vnni_q4_K.c: Q4_K and Q5_K, vnni_q6_K.c, vnni_iq4_xs.c) and the tile
+ * (vnni_q4_K.c: Q4_K and Q5_K, vnni_q6_K.c, vnni_iq4_xs.c, vnni_q23_K.c: Q2_K
+ * and Q3_K) and the tile
  * interface those kernels implement.
  *
  * A tile is MR activation rows (1..KQ_MR) x one 16-column panel over the whole
@@ -53,6 +54,7 @@ typedef struct {
 /* The rows' descriptors (impl), one per type: vnni_q4_K.c (Q4_K, Q5_K),
  * vnni_q6_K.c, vnni_iq4_xs.c. */
 extern const kq_family amxq_vnni_kq_q4_K, amxq_vnni_kq_q5_K, amxq_vnni_kq_q6_K, amxq_vnni_kq_iq4_xs;
+extern const kq_family amxq_vnni_kq_q2_K, amxq_vnni_kq_q3_K; /* vnni_q23_K.c */
 
 void amxq_vnni_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
 /* The plan with an explicit descriptor: the AMX rows' path for small m. */
