@@ -175,6 +175,51 @@ static int gen_block(amx_type type, rng_t *r, float sigma, uint8_t *out) {
             }
         }
     } break;
+    case AMX_TYPE_Q2_K: {
+        block_q2_K *b = (block_q2_K *)out;
+        /* per 16 elements (max - min) / 3 and the min, as 4-bit multiples of
+         * d = max scale / 15 and dmin = max min / 15 */
+        float sc[16], mn[16], smax = 0, mmax = 0;
+        for (int g = 0; g < 16; g++) {
+            const float lo = block_amax(r, sigma), hi = block_amax(r, sigma);
+            sc[g] = (lo + hi) / 3.0f;
+            mn[g] = lo;
+            smax = fmaxf(smax, sc[g]);
+            mmax = fmaxf(mmax, mn[g]);
+        }
+        const float fd = smax / 15.0f, fm = mmax / 15.0f;
+        for (int g = 0; g < 16; g++)
+            b->scales[g] = (uint8_t)(clampi((int)lrintf(sc[g] / fd), 1, 15) | (clampi((int)lrintf(mn[g] / fm), 0, 15) << 4));
+        b->d = h(fd);
+        b->dmin = h(fm);
+        for (int i = 0; i < 64; i++) {
+            const uint64_t v = next(r);
+            b->qs[i] = (uint8_t)(bell(v, 2) | (bell(v >> 3, 2) << 2) | (bell(v >> 6, 2) << 4) | (bell(v >> 9, 2) << 6));
+        }
+    } break;
+    case AMX_TYPE_Q3_K: {
+        block_q3_K *b = (block_q3_K *)out;
+        /* w = d * (sc - 32) * q, q = 3-bit value - 4: signed 6-bit scales per
+         * 16 elements, d = max / 31 */
+        float s[16];
+        const float d = signed_scales(r, sigma, 4.0f, s, 16) / 31.0f;
+        memset(b->scales, 0, sizeof b->scales);
+        for (int g = 0; g < 16; g++) {
+            const int ls = clampi((int)lrintf(s[g] / d), -32, 31) + 32;
+            b->scales[g % 8] |= (uint8_t)((ls & 0xF) << (4 * (g / 8)));
+            b->scales[8 + g % 4] |= (uint8_t)((ls >> 4) << (2 * (g / 4)));
+        }
+        b->d = h(d);
+        /* element 128h + 32j + l: bits 2j of qs[32h + l], bit 4h + j of hmask[l] */
+        memset(b->hmask, 0, sizeof b->hmask);
+        memset(b->qs, 0, sizeof b->qs);
+        for (int e = 0; e < 256; e++) {
+            const unsigned q = bell(next(r), 3);
+            const int hh = e / 128, j = (e % 128) / 32, l = e % 32;
+            b->qs[32 * hh + l] |= (uint8_t)((q & 3) << (2 * j));
+            b->hmask[l] |= (uint8_t)((q >> 2) << (4 * hh + j));
+        }
+    } break;
     case AMX_TYPE_Q4_K: {
         block_q4_K *b = (block_q4_K *)out;
         kquant_scales(r, sigma, 15, b->scales, &b->d, &b->dmin);

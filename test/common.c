@@ -1,5 +1,6 @@
 #include "common.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "../src/dispatch.h"
@@ -116,6 +117,20 @@ void gen_weights(amx_type t, int64_t n, int64_t k, uint8_t *out, gen_mode mode) 
             x->d = gen_scale(mode, 1);
             fill_random((uint8_t *)x->qs, sizeof x->qs);
         } break;
+        case AMX_TYPE_Q2_K: {
+            block_q2_K *x = (block_q2_K *)out + b;
+            x->d = gen_scale(mode, 1);
+            x->dmin = gen_scale(mode, 1);
+            fill_random(x->scales, sizeof x->scales);
+            fill_random(x->qs, sizeof x->qs);
+        } break;
+        case AMX_TYPE_Q3_K: {
+            block_q3_K *x = (block_q3_K *)out + b;
+            fill_random(x->hmask, sizeof x->hmask);
+            fill_random(x->qs, sizeof x->qs);
+            fill_random(x->scales, sizeof x->scales);
+            x->d = gen_scale(mode, 1);
+        } break;
         case AMX_TYPE_Q4_K: {
             block_q4_K *x = (block_q4_K *)out + b;
             x->d = gen_scale(mode, 1);
@@ -195,15 +210,15 @@ static void decode_row_parts(amx_type t, const uint8_t *row, int64_t k, float *w
     amxq_ref_dequantize_row(t, row, w, k);
     const int bs = amx_type_block_size(t), bb = amx_type_block_bytes(t);
     const int64_t nb = k / bs;
-    if (t != AMX_TYPE_Q4_1 && t != AMX_TYPE_Q5_1 && t != AMX_TYPE_Q4_K && t != AMX_TYPE_Q5_K) {
+    if (t != AMX_TYPE_Q4_1 && t != AMX_TYPE_Q5_1 && t != AMX_TYPE_Q4_K && t != AMX_TYPE_Q5_K && t != AMX_TYPE_Q2_K) {
         memset(negmu, 0, (size_t)k * sizeof(float));
         return;
     }
     uint8_t *tmp = malloc((size_t)nb * bb);
     memcpy(tmp, row, (size_t)nb * bb);
     for (int64_t b = 0; b < nb; b++) {
-        /* d is the first fp16 of these block types */
-        uint16_t *d = (uint16_t *)(tmp + b * bb);
+        /* d is the first fp16 of Q4_1, Q5_1, Q4_K and Q5_K; Q2_K keeps it after the quants */
+        uint16_t *d = (uint16_t *)(tmp + b * bb + (t == AMX_TYPE_Q2_K ? offsetof(block_q2_K, d) : 0));
         *d = 0;
     }
     amxq_ref_dequantize_row(t, tmp, negmu, k);

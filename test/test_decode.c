@@ -190,6 +190,56 @@ static void test_q6_K(void) {
     check_equal("Q6_K", got, want, 256);
 }
 
+/* Q2_K: element 128h + 32j + l (l < 32) = bits 2j, 2j+1 of qs[32h + l];
+ * group e / 16 has scale byte scales[e / 16] = min << 4 | scale, and the
+ * value is d * scale * q - dmin * min. */
+static void test_q2_K(void) {
+    int q[256], sc[16], mn[16];
+    for (int e = 0; e < 256; e++) q[e] = (e * 7 + e / 64) % 4;
+    for (int g = 0; g < 16; g++) sc[g] = (g * 5 + 3) % 16, mn[g] = (g * 11 + 1) % 16;
+    sc[0] = 0, mn[1] = 0, sc[15] = 15, mn[15] = 15;
+    block_q2_K b;
+    memset(&b, 0, sizeof b);
+    for (int e = 0; e < 256; e++) b.qs[32 * (e / 128) + e % 32] |= (uint8_t)(q[e] << (2 * ((e % 128) / 32)));
+    for (int g = 0; g < 16; g++) b.scales[g] = (uint8_t)(sc[g] | (mn[g] << 4));
+    const float d = h(0.03f), dmin = h(-0.0125f);
+    b.d = fp32_to_fp16(d);
+    b.dmin = fp32_to_fp16(dmin);
+    float got[256], want[256];
+    for (int e = 0; e < 256; e++)
+        want[e] = (d * (float)sc[e / 16]) * (float)q[e] - dmin * (float)mn[e / 16];
+    decode(AMX_TYPE_Q2_K, &b, sizeof b, got, 256);
+    check_equal("Q2_K", got, want, 256);
+}
+
+/* Q3_K: low 2 bits as Q2_K's; bit 4h + j of hmask[l] is the third bit of
+ * element 128h + 32j + l, and value = (low | bit << 2) - 4. Group g's 6-bit
+ * scale: low 4 bits in nibble g / 8 of scales[g % 8], high 2 bits at bits
+ * 2 (g / 4) of scales[8 + g % 4]; weight = d * (scale - 32) * value. */
+static void test_q3_K(void) {
+    int v[256], ls[16];
+    for (int e = 0; e < 256; e++) v[e] = (e * 5 + e / 32) % 8; /* value + 4 */
+    for (int g = 0; g < 16; g++) ls[g] = (g * 29 + 7) % 64;
+    ls[0] = 0, ls[1] = 32, ls[2] = 63;
+    block_q3_K b;
+    memset(&b, 0, sizeof b);
+    for (int e = 0; e < 256; e++) {
+        const int hh = e / 128, j = (e % 128) / 32, l = e % 32;
+        b.qs[32 * hh + l] |= (uint8_t)((v[e] & 3) << (2 * j));
+        b.hmask[l] |= (uint8_t)((v[e] >> 2) << (4 * hh + j));
+    }
+    for (int g = 0; g < 16; g++) {
+        b.scales[g % 8] |= (uint8_t)((ls[g] & 15) << (4 * (g / 8)));
+        b.scales[8 + g % 4] |= (uint8_t)((ls[g] >> 4) << (2 * (g / 4)));
+    }
+    const float d = h(0.02f);
+    b.d = fp32_to_fp16(d);
+    float got[256], want[256];
+    for (int e = 0; e < 256; e++) want[e] = (d * (float)(ls[e / 16] - 32)) * (float)(v[e] - 4);
+    decode(AMX_TYPE_Q3_K, &b, sizeof b, got, 256);
+    check_equal("Q3_K", got, want, 256);
+}
+
 static const int k_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
 
 /* IQ4_XS: sub-block s has a 6-bit scale, low 4 bits in nibble s%2 of
@@ -242,6 +292,8 @@ int main(void) {
     test_kquant45(1);
     test_q6_K();
     test_iq4_xs();
+    test_q2_K();
+    test_q3_K();
     test_zero_blocks();
     return test_finish("test_decode");
 }

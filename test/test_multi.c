@@ -13,7 +13,7 @@
 #include "common.h"
 
 #define K 512
-#define MAXH 32
+#define MAXH 64
 
 /* The documented classes (amxq.h): handles share iff same class and family
  * group (VNNI and AMX together, scalar apart). */
@@ -31,8 +31,8 @@ static int act_class(amx_type t, amx_isa isa) {
     case AMX_TYPE_Q8_0: case AMX_TYPE_IQ4_NL: case AMX_TYPE_Q5_0: return 1;
     case AMX_TYPE_Q4_0: return 2;
     case AMX_TYPE_Q4_1: case AMX_TYPE_Q5_1: return 3;
-    case AMX_TYPE_Q4_K: case AMX_TYPE_Q5_K: return 4;
-    case AMX_TYPE_Q6_K: return 5;
+    case AMX_TYPE_Q4_K: case AMX_TYPE_Q5_K: case AMX_TYPE_Q2_K: return 4;
+    case AMX_TYPE_Q6_K: case AMX_TYPE_Q3_K: return 5;
     case AMX_TYPE_IQ4_XS: return 6;
     case AMX_TYPE_F16: return 7;
     case AMX_TYPE_BF16: return 8;

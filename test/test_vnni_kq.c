@@ -155,13 +155,32 @@ static void fill_extreme(amx_type t, uint8_t *w, int64_t nblocks, int variant) {
             memset(b->scales_l, 0, 4);
             memset(b->qs, variant ? 0xff : 0x00, 128); /* value 113 or -127 */
         } break;
+        case AMX_TYPE_Q2_K: {
+            /* every scale and min 15 and every quant 3 (the kernel's 64 q a
+             * per group at its largest), or every quant 0 (only the mins) */
+            block_q2_K *b = (block_q2_K *)(w + i * amx_type_block_bytes(t));
+            memset(b->scales, 0xff, 16);
+            memset(b->qs, variant ? 0x00 : 0xff, 64);
+            b->d = d;
+            b->dmin = fp32_to_fp16(0.25f);
+        } break;
+        case AMX_TYPE_Q3_K: {
+            /* every scale -32 (6-bit 0) with every value -4 (hmask clear,
+             * low bits 0), or every scale 31 with every value 3 */
+            block_q3_K *b = (block_q3_K *)(w + i * amx_type_block_bytes(t));
+            memset(b->scales, variant ? 0xff : 0x00, 12);
+            memset(b->hmask, variant ? 0xff : 0x00, 32);
+            memset(b->qs, variant ? 0xff : 0x00, 64);
+            b->d = d;
+        } break;
         default: break;
         }
     }
 }
 
 static void test_extremes(void) {
-    static const amx_type types[] = {AMX_TYPE_Q4_K, AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS};
+    static const amx_type types[] = {AMX_TYPE_Q4_K, AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS,
+                                     AMX_TYPE_Q2_K, AMX_TYPE_Q3_K};
     const int64_t m = 9, n = 20, k = 64 * QK_K;
     float *x = malloc((size_t)(m * k) * sizeof(float));
     for (int64_t i = 0; i < m; i++)
@@ -238,7 +257,8 @@ static void test_decode_prefetch_policy(void) {
 }
 
 static void test_row_blocks(void) {
-    static const amx_type types[] = {AMX_TYPE_Q4_K, AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS};
+    static const amx_type types[] = {AMX_TYPE_Q4_K, AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS,
+                                     AMX_TYPE_Q2_K, AMX_TYPE_Q3_K};
     const int64_t m = 261, n = 40, k = 4096;
     float *x = malloc((size_t)(m * k) * sizeof(float));
     float *y1 = malloc((size_t)(m * n) * sizeof(float)), *y3 = malloc((size_t)(m * n) * sizeof(float));

@@ -52,6 +52,8 @@ GENERATORS = {
     "IQ4_XS": (256, 136, _fp16_fields(0)),
     "F16": (1, 2, _float_values("F16")),
     "BF16": (1, 2, _float_values("BF16")),
+    "Q2_K": (256, 84, _fp16_fields(80, 82)),
+    "Q3_K": (256, 110, _fp16_fields(108)),
 }
 BLOCK = {name: (bs, bb) for name, (bs, bb, _) in GENERATORS.items()}
 SUPPORTED = tuple(GENERATORS)
@@ -79,7 +81,7 @@ def weight_blocks(rng, name, n, k):
 # of any panel width), 4 heads with 2 KV heads, as many layers as its weight
 # types need (two at least). The embedding is Q4_K and the output Q6_K; the
 # seven matrices of each layer take the weight types in turn, then the
-# unsupported examples (Q2_K and IQ2_XXS by default: skipped by amxq-gguf), and
+# unsupported examples (IQ3_XXS and IQ2_XXS by default: skipped by amxq-gguf), and
 # the last layer's free roles repeat the types from the start. F32 norms and
 # a 1-D rope_freqs are the tensors that are not matrices.
 N_EMBD, N_FF, N_VOCAB, N_KV = 256, 512, 260, 128
@@ -87,7 +89,7 @@ ROLES = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn
 SHAPES = {"attn_q": (N_EMBD, N_EMBD), "attn_k": (N_KV, N_EMBD), "attn_v": (N_KV, N_EMBD),
           "attn_output": (N_EMBD, N_EMBD), "ffn_gate": (N_FF, N_EMBD), "ffn_up": (N_FF, N_EMBD),
           "ffn_down": (N_EMBD, N_FF)}
-UNSUPPORTED_EXAMPLES = ("Q2_K", "IQ2_XXS")
+UNSUPPORTED_EXAMPLES = ("IQ3_XXS", "IQ2_XXS")
 
 
 def model_layers(types=SUPPORTED, unsupported=UNSUPPORTED_EXAMPLES):

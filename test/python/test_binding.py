@@ -89,7 +89,7 @@ def _expected(t, blocks, n, k, x):
         # activations rounded to the weight's type by gguf-py (ggml's rules)
         a = quants.dequantize(np.asarray(quants.quantize(x.astype(np.float32), QT[t])), QT[t]).astype(np.float64)
         return a @ w.T, np.abs(a) @ np.abs(w).T
-    if t in ("Q4_K", "Q5_K", "Q6_K", "IQ4_XS"):
+    if ggufgen.BLOCK[t][0] == 256:  # the K-quants and IQ4_XS: Q8_K activations
         q, d = _quantize_q8_k(x)
         a = (q * d).reshape(x.shape[0], k).astype(np.float64)
         return a @ w.T, np.abs(a) @ np.abs(w).T

@@ -18,10 +18,12 @@ K = 512  # a multiple of every type's block (32 and 256)
 
 # amxq.h: which non-scalar handles (AVX-512 VNNI and AMX) share a quantization
 _SHARED_CLASS = {"Q8_0": "q8_0+128", "IQ4_NL": "q8_0+128", "Q5_0": "q8_0+128", "Q4_1": "q8_1", "Q5_1": "q8_1",
-                 "Q4_K": "q8_K+sums32", "Q5_K": "q8_K+sums32"}
+                 "Q4_K": "q8_K+sums", "Q5_K": "q8_K+sums", "Q2_K": "q8_K+sums",
+                 "Q6_K": "q8_K+bias16", "Q3_K": "q8_K+bias16"}
 # scalar handles: ggml's activation type of each weight type
 _GGML_ACT = {"Q4_0": "Q8_0", "Q8_0": "Q8_0", "IQ4_NL": "Q8_0", "Q5_0": "Q8_0", "Q4_1": "Q8_1", "Q5_1": "Q8_1",
-             "Q4_K": "Q8_K", "Q5_K": "Q8_K", "Q6_K": "Q8_K", "IQ4_XS": "Q8_K", "F16": "F16", "BF16": "BF16"}
+             "Q4_K": "Q8_K", "Q5_K": "Q8_K", "Q6_K": "Q8_K", "IQ4_XS": "Q8_K", "Q2_K": "Q8_K", "Q3_K": "Q8_K",
+             "F16": "F16", "BF16": "BF16"}
 
 
 def _act_class(t, isa):
@@ -49,7 +51,7 @@ def _x(rng, m, k=K):
 
 # QKV-like and gate/up-like sets: one k, n different, sharing and not
 SETS = [("Q4_K", "Q4_K", "Q6_K"), ("Q8_0", "IQ4_NL"), ("Q4_K", "Q5_K", "IQ4_XS", "Q4_0", "Q4_1", "Q8_0"),
-        ("Q5_0", "Q8_0", "IQ4_NL", "Q5_1", "Q4_1")]
+        ("Q5_0", "Q8_0", "IQ4_NL", "Q5_1", "Q4_1"), ("Q2_K", "Q3_K", "Q4_K", "Q6_K")]
 
 
 @pytest.mark.parametrize("types", SETS, ids=["-".join(s) for s in SETS])
