@@ -140,16 +140,6 @@ AMX_INLINE col_scale col_scale_of(const uint8_t *sc16, const int bias_shift) {
     return cs;
 }
 
-/* The column scales of a vector holding one (0..127) per column dword. */
-AMX_INLINE col_scale col_scale_of_dwords(__m512i v) {
-    col_scale cs;
-    cs.se = _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
-    cs.so = _mm512_slli_epi32(cs.se, 8);
-    cs.bsc = _mm512_setzero_si512();
-    AMX_COUNT(unpack_alu, 3);
-    return cs;
-}
-
 /* One line of 64 unsigned weight bytes (16 columns x 4 K, each value + bias)
  * -> its lo and hi plane lines: p = scale * (u - bias) in 16-bit lanes (even
  * and odd bytes apart; vpmaddubsw with a zero partner cannot saturate:
@@ -176,34 +166,25 @@ AMX_INLINE void split_line(__m512i u, const col_scale *cs, const int bias, uint8
 #define LO_LINE(unit, kl) ((unit) + U_STEP * ((kl) / 16) + 64 * ((kl) % 16))
 #define HI_LINE(unit, kl) (LO_LINE(unit, kl) + 1024)
 
-/* As split_line for products 0..127 (Q2_K: sc * q <= 45): the lo plane only. */
-AMX_INLINE void one_plane_line(__m512i u, const col_scale *cs, uint8_t *lo) {
-    const __mmask64 odd = 0xAAAAAAAAAAAAAAAAull;
-    const __m512i pe = _mm512_maddubs_epi16(u, cs->se), po = _mm512_maddubs_epi16(u, cs->so);
-    _mm512_store_si512(lo, _mm512_mask_blend_epi8(odd, pe, _mm512_slli_epi16(po, 8)));
-    AMX_COUNT(unpack_alu, 4);
-    AMX_COUNT(unpack_mem, 1);
-}
-
-/* Q2_K: pair pp = 4h + j holds the scale bytes of groups 2pp, 2pp + 1 (field
- * j of qs lines 8h..8h+3 and 8h+4..8h+7); group g is K-lines 4g..4g+3. */
+/* Q2_K: sc * q <= 45, the lo plane only. Pair pp = 4h + j holds the scale
+ * bytes of groups 2pp, 2pp + 1 (field j of qs lines 8h..8h+3 and
+ * 8h+4..8h+7); group g is K-lines 4g..4g+3. */
 AMX_INLINE void unpack_q2(const uint8_t *P, uint8_t *unit) {
     for (int pp = 0; pp < 8; pp++) {
         const int h = pp / 4, j = pp % 4;
-        const __m512i raw = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(P + Q2K_OFF_SC + 32 * pp)));
-        const __m512i m4 = _mm512_set1_epi32(0xF);
-        const col_scale cs[2] = {col_scale_of_dwords(_mm512_and_si512(raw, m4)),
-                                 col_scale_of_dwords(_mm512_and_si512(_mm512_srli_epi32(raw, 16), m4))};
+        const __m512i raw = kq_q2_scale_words(P + Q2K_OFF_SC + 32 * pp), m4 = _mm512_set1_epi32(0xF);
+        const kq_col_factor f[2] = {kq_col_factor_of(_mm512_and_si512(raw, m4)),
+                                    kq_col_factor_of(_mm512_and_si512(_mm512_srli_epi32(raw, 16), m4))};
         _mm512_store_si512(unit + U_MNP + 64 * pp, _mm512_srli_epi16(raw, 4));
-        AMX_COUNT(unpack_alu, 5);
+        AMX_COUNT(unpack_alu, 4 + 2 * KQ_COL_FACTOR_OPS);
         AMX_COUNT(unpack_mem, 2);
         for (int i = 0; i < 2; i++) {
             const int g = 2 * pp + i;
             for (int l = 0; l < 4; l++) {
                 const __m512i u = kq_q2_field(_mm512_loadu_si512(P + Q2K_OFF_QS + 64 * (8 * h + 4 * i + l)), j);
-                AMX_COUNT(unpack_alu, KQ_Q2_FIELD_OPS(j));
-                AMX_COUNT(unpack_mem, 1);
-                one_plane_line(u, &cs[i], LO_LINE(unit, 4 * g + l));
+                _mm512_store_si512(LO_LINE(unit, 4 * g + l), kq_col_factor_mul(u, &f[i]));
+                AMX_COUNT(unpack_alu, KQ_Q2_FIELD_OPS(j) + KQ_COL_FACTOR_MUL_OPS);
+                AMX_COUNT(unpack_mem, 2);
             }
         }
     }

@@ -93,6 +93,36 @@ KQ_INLINE __m512i kq_q2_field_inplace(__m512i line, const int j) {
     return _mm512_and_si512(line, _mm512_set1_epi8((char)(3 << (2 * j))));
 }
 
+/* Q2_K's scale bytes of groups 2pp and 2pp + 1 (the 32 bytes of pair pp in a
+ * q2_Kp16 superblock): dword n holds column n's two bytes as 16-bit words,
+ * so AND 0xF / shift by 16 give the scales, and a 16-bit shift by 4 the
+ * (mn, mn) pair for vpdpwssd. */
+KQ_INLINE __m512i kq_q2_scale_words(const uint8_t *sc32) {
+    return _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)sc32));
+}
+
+/* Unsigned weight bytes times a per-column factor, for products below 256
+ * (the AMX Q2_K unpack folds sc into q: sc * q <= 45): the factor's dword v
+ * (0..127) spread for vpmaddubsw over the even (se) and odd (so) bytes of
+ * each column. */
+typedef struct {
+    __m512i se, so;
+} kq_col_factor;
+
+KQ_INLINE kq_col_factor kq_col_factor_of(__m512i v) {
+    kq_col_factor f;
+    f.se = _mm512_or_si512(v, _mm512_slli_epi32(v, 16));
+    f.so = _mm512_slli_epi32(f.se, 8);
+    return f;
+}
+#define KQ_COL_FACTOR_OPS 3
+
+KQ_INLINE __m512i kq_col_factor_mul(__m512i u, const kq_col_factor *f) {
+    const __m512i pe = _mm512_maddubs_epi16(u, f->se), po = _mm512_maddubs_epi16(u, f->so);
+    return _mm512_mask_blend_epi8((__mmask64)0xAAAAAAAAAAAAAAAAull, pe, _mm512_slli_epi16(po, 8));
+}
+#define KQ_COL_FACTOR_MUL_OPS 4
+
 /* Q3_K: 8 (q + 4) = 8 (low + 4 hbit), 0..56, from field j of a qs line and
  * bit b (= 4h + j) of its hm line: the low bits moved to bits 3-4, the high
  * bit to bit 5. Its bias, 32, is Q6_K's, so both read the same activation

@@ -18,7 +18,10 @@
  *     acc += (T * d/64 - Mn * dmin) * d_a       (Q4_K's float update)
  * Multiply-pipe cost per superblock, row and 16 columns: 64 vpdpbusd + 16
  * vpmulld + 8 vpdpwssd + 3 float = 91 (70% of the vpdpbusd peak at best);
- * unpacking costs 1 op per weight vector, shared by the MR rows.
+ * unpacking costs 1 op per weight vector, shared by the MR rows. Converting
+ * panels once per row block to sc * q bytes (at most 45, so the 16 vpmulld
+ * go) was tried and was slower: M = 512, N = K = 4096, one thread on a
+ * loaded Zen 5, 0.49-0.60 of Q4_K's speed converted against 0.88 direct.
  *
  * Q3_K: w = d (sc - 32) q with q = low + 4 hbit - 4 (-4..3). The kernel uses
  * u = 8 (q + 4) (kq_q3_value8: 0..56), whose bias 32 is Q6_K's, so a group
@@ -55,8 +58,7 @@ KQ_INLINE void q2_tile(const kq_tile *t, const int mr) {
         for (int pp = 0; pp < 8; pp++) {
             const int h = pp / 4, j = pp % 4, s = 2 * (3 - j);
             kq_prefetch_part(t, p, Q2K_PSB, pp, 8);
-            /* dword n: GGUF scale bytes of groups 2pp and 2pp + 1 as two words */
-            const __m512i raw = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(p + Q2K_OFF_SC + 32 * pp)));
+            const __m512i raw = kq_q2_scale_words(p + Q2K_OFF_SC + 32 * pp);
             const __m512i mnp = _mm512_srli_epi16(raw, 4);
             const __m512i sc[2] = {
                 _mm512_and_si512(_mm512_slli_epi32(raw, s), _mm512_set1_epi32(0xF << s)),
