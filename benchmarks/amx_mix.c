@@ -62,7 +62,10 @@ static int is_legacy(amx_type t) { return amx_type_block_size(t) == 32; }
  * 4 IQ4_XS; 8 lines of 32 K, shared by 2 row tiles). ggml has no AMX
  * kernel for Q5_0, Q5_1 or IQ4_NL (tech_brief 1.7): for them the model is
  * its Q4 scheme, Q5_1 with Q4_1's min term, and Q5's unpack at ~8 ops per
- * line (the fifth bit merged, as Q5_K's 6 against Q4_K's 3). */
+ * line (the fifth bit merged, as Q5_K's 6 against Q4_K's 3). Nor for Q2_K
+ * and Q3_K: the model is the K-quant scheme with 16-K sub-blocks as Q6_K's,
+ * Q2_K with the mins, ~3 ops per line (field shift, AND) and Q3_K ~6 (the
+ * third bit merged). */
 static mix ggml_model(amx_type t) {
     mix g = {0};
     if (is_legacy(t)) {
@@ -74,8 +77,10 @@ static mix ggml_model(amx_type t) {
         g.unpack_alu = t == AMX_TYPE_Q8_0 ? 0 : 4 * (q5 ? 8 : 5) / 2.0;
         g.unpack_mem = t == AMX_TYPE_Q8_0 ? 0 : (4 + 8) / 2.0;
     } else {
-        const int q6 = t == AMX_TYPE_Q6_K, mins = t == AMX_TYPE_Q4_K || t == AMX_TYPE_Q5_K;
-        const double s = q6 ? 16 : 8, per_line = t == AMX_TYPE_Q4_K ? 3 : t == AMX_TYPE_Q5_K ? 6 : q6 ? 7 : 4;
+        const int q6 = t == AMX_TYPE_Q6_K, q2 = t == AMX_TYPE_Q2_K, q3 = t == AMX_TYPE_Q3_K;
+        const int mins = t == AMX_TYPE_Q4_K || t == AMX_TYPE_Q5_K || q2;
+        const double s = q6 || q2 || q3 ? 16 : 8;
+        const double per_line = t == AMX_TYPE_Q4_K || q2 ? 3 : t == AMX_TYPE_Q5_K || q3 ? 6 : q6 ? 7 : 4;
         g.hw_per_tdp = 16 * 16 * 32;
         g.useful_per_tdp = 16 * 16 * (256 / s);
         g.tdp = g.loads = g.stores = g.zero = 1000.0 / g.useful_per_tdp;
@@ -94,6 +99,11 @@ static void design(amx_type t, int64_t m, int64_t n, int64_t k, uint64_t *tdp, u
         *tdp = (uint64_t)(m / 16) * (uint64_t)(n / 16) * (uint64_t)(k / 32); /* 16x16x32 per block */
         *loads = 2 * *tdp;                                                     /* A and B */
         *stores = *tdp;                                                        /* C per block */
+    } else if (t == AMX_TYPE_Q2_K) {
+        /* one plane (sc * q <= 45, amx_kquants.c) */
+        *tdp = (uint64_t)(m / 32) * (uint64_t)(n / 16) * (uint64_t)(k / 64) * 2; /* 2 A x 1 plane per 64 K */
+        *loads = *tdp / 2 * 3;                                                    /* 2 A + 1 B per 2 TDPs */
+        *stores = *tdp / 4;                                                       /* 2 C per superblock */
     } else {
         *tdp = (uint64_t)(m / 32) * (uint64_t)(n / 16) * (uint64_t)(k / 64) * 4; /* 2 A x 2 planes per 64 K */
         *loads = *tdp;                                                            /* 2 A + 2 B per 4 TDPs */
