@@ -71,7 +71,7 @@ int main(void) {
         o = (amx_pack_opts){.size = sizeof o, .isa = AMX_ISA_SCALAR, .n_threads = 3};
         EXPECT_PACK(AMX_OK, AMX_TYPE_Q4_0, n, k, w, sz, &o);
     }
-    EXPECT_PACK(AMX_ERR_UNSUPPORTED_TYPE, (amx_type)10, n, k, w, sz, NULL); /* Q2_K */
+    EXPECT_PACK(AMX_ERR_UNSUPPORTED_TYPE, (amx_type)16, n, k, w, sz, NULL); /* IQ2_XXS */
     EXPECT_PACK(AMX_ERR_UNSUPPORTED_TYPE, (amx_type)9, n, k, w, sz, NULL);  /* Q8_1 */
     EXPECT_PACK(AMX_ERR_UNSUPPORTED_TYPE, (amx_type)-3, n, k, w, sz, NULL);
     EXPECT_PACK(AMX_ERR_UNSUPPORTED_TYPE, (amx_type)1000, n, k, w, sz, NULL);
@@ -169,7 +169,7 @@ int main(void) {
     CHECK(amx_dequantize(AMX_TYPE_Q4_0, 64, w, 36, dq) == AMX_OK, "dequantize");
     CHECK(amx_dequantize(AMX_TYPE_Q4_0, 48, w, 36, dq) == AMX_ERR_BAD_SHAPE, "dequantize partial block");
     CHECK(amx_dequantize(AMX_TYPE_Q4_0, 64, w, 35, dq) == AMX_ERR_SIZE_MISMATCH, "dequantize size");
-    CHECK(amx_dequantize((amx_type)10, 64, w, 36, dq) == AMX_ERR_UNSUPPORTED_TYPE, "dequantize type");
+    CHECK(amx_dequantize((amx_type)16, 64, w, 36, dq) == AMX_ERR_UNSUPPORTED_TYPE, "dequantize type");
     CHECK(amx_dequantize(AMX_TYPE_Q4_0, 64, NULL, 36, dq) == AMX_ERR_INVALID_ARG, "dequantize NULL");
 
     /* ---- strings and versions ---- */
@@ -202,7 +202,7 @@ int main(void) {
               "unknown type names");
     }
     CHECK(amx_type_block_size(AMX_TYPE_Q6_K) == 256 && amx_type_block_bytes(AMX_TYPE_Q6_K) == 210, "Q6_K sizes");
-    CHECK(amx_type_block_size((amx_type)10) == 0, "block size of unsupported type (Q2_K)");
+    CHECK(amx_type_block_size((amx_type)16) == 0, "block size of unsupported type (IQ2_XXS)");
     CHECK(amx_cpu_supports(AMX_ISA_SCALAR, NULL) == 1 && amx_cpu_supports((amx_isa)9, NULL) == 0, "supports");
     CHECK(amx_cpu_report() && strstr(amx_cpu_report(), "amx:"), "cpu report");
     printf("%s", amx_cpu_report());

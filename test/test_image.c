@@ -101,7 +101,7 @@ static void check_corruptions(const uint8_t *image, size_t size, const char *nam
         expect_open(c, size, 0, fields[i].want, what);
     }
     memcpy(c, image, size);
-    c[16] = 10; /* type 10 (Q2_K): not implemented */
+    c[16] = 16; /* type 16 (IQ2_XXS): not implemented */
     expect_open(c, size, 0, AMX_ERR_UNSUPPORTED_TYPE, "type");
     memcpy(c, image, size);
     c[20] = 0; /* AUTO is never a packed family */
@@ -271,7 +271,7 @@ static void check_io_errors(void) {
     CHECK(amx_weights_open_memory(g_dir, 1, &bad, &h) == AMX_ERR_INVALID_ARG, "unknown open flag");
     size_t b, a;
     CHECK(amx_pack_size(AMX_TYPE_Q4_0, 4, 33, NULL, &b, &a) == AMX_ERR_BAD_SHAPE, "pack_size: bad shape");
-    CHECK(amx_pack_size((amx_type)10, 4, 32, NULL, &b, &a) == AMX_ERR_UNSUPPORTED_TYPE, "pack_size: type");
+    CHECK(amx_pack_size((amx_type)16, 4, 32, NULL, &b, &a) == AMX_ERR_UNSUPPORTED_TYPE, "pack_size: type");
     CHECK(amx_pack_size(AMX_TYPE_Q4_0, 4, 32, NULL, NULL, &a) == AMX_ERR_INVALID_ARG, "pack_size: NULL");
     CHECK(amx_weights_save(NULL, path) == AMX_ERR_INVALID_ARG, "save: no handle");
 }
