@@ -189,6 +189,9 @@ static int read_tensor_info(reader *r, gguf_tensor *t, uint64_t index) {
     gguf_printable(name, (size_t)nlen, nb, sizeof nb);
     if (rd_u32(r, &t->n_dims, "tensor dimension count")) return -1;
     if (t->n_dims > GGUF_MAX_DIMS) return fail(r, "tensor %s has %u dimensions (at most 4)", nb, t->n_dims);
+    /* ggml writes 1 to 4; 0 is what zero bytes (padding read as one more
+     * tensor info, e.g. after a wrong tensor count) look like */
+    if (t->n_dims == 0) return fail(r, "tensor %s has 0 dimensions (at least 1)", nb);
     uint64_t elems = 1;
     for (int d = 0; d < GGUF_MAX_DIMS; d++) {
         uint64_t ne = 1;

@@ -309,7 +309,7 @@ def test_bad_activations_raise(q40, bad, what):
     (("Q4_0", 24, 64, b"\0" * 10), "AMX_ERR_SIZE_MISMATCH"),
     (("Q4_0", 24, 48, b"\0" * 24 * 27), "AMX_ERR_BAD_SHAPE"),
     (("IQ2_XXS", 24, 256, b""), "AMX_ERR_UNSUPPORTED_TYPE"),
-    ((10, 24, 64, b""), "AMX_ERR_UNSUPPORTED_TYPE"),
+    ((16, 24, 64, b""), "AMX_ERR_UNSUPPORTED_TYPE"),
     ((2**40, 24, 64, b""), "AMX_ERR_UNSUPPORTED_TYPE"),
     ((2.0, 24, 64, b""), "AMX_ERR_INVALID_ARG"),
     (("Q4_0", 0, 64, b""), "AMX_ERR_INVALID_ARG"),
