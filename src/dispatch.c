@@ -77,7 +77,7 @@ static const amxq_variant k_variants[] = {
     AMX_LEGACY_ROW(IQ4_NL, iq4_nl),
     AMX_KQ_ROW(Q4_K, q4_K), AMX_KQ_ROW(Q5_K, q5_K), AMX_KQ_ROW(Q6_K, q6_K), AMX_KQ_ROW(IQ4_XS, iq4_xs),
     AMX_FLOAT_ROW(BF16, bf16),
-    AMX_KQ_ROW(Q3_K, q3_K), /* Q2_K: no AMX row yet, see src/tiles/amx_kquants.c */
+    AMX_KQ_ROW(Q2_K, q2_K), AMX_KQ_ROW(Q3_K, q3_K),
 };
 
 const amxq_variant *amxq_variants(size_t *count) {

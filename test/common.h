@@ -78,12 +78,9 @@ double oracle_check(amx_type t, int64_t m, int64_t n, int64_t k, const uint8_t *
 /* Runs check(v) on every row of the dispatch table this machine can run,
  * printing `what` after each, and says loudly which rows it cannot run. */
 /* 0 where the library documents that a kernel family has no kernel for a
- * type (on AMX: F16, since AMX-FP16 is not AMX-BF16; Q2_K, whose tile kernel
- * is not in the table yet), so forcing it is AMX_ERR_UNSUPPORTED_TYPE; 1
- * elsewhere. */
-static inline int family_has_type(amx_isa isa, amx_type t) {
-    return !(isa == AMX_ISA_AMX && (t == AMX_TYPE_F16 || t == AMX_TYPE_Q2_K));
-}
+ * type (F16 on AMX: AMX-FP16 is not AMX-BF16), so forcing it is
+ * AMX_ERR_UNSUPPORTED_TYPE; 1 elsewhere. */
+static inline int family_has_type(amx_isa isa, amx_type t) { return !(isa == AMX_ISA_AMX && t == AMX_TYPE_F16); }
 
 struct amxq_variant;
 void for_each_runnable_variant(void (*check)(const struct amxq_variant *v), const char *what);

@@ -55,7 +55,10 @@
 #define AMX_PANEL 16                    /* output columns per weight panel */
 #define AMX_M_CHUNK 64                  /* activation rows per work item */
 #define AMX_SCRATCH_MAX ((size_t)512 << 10)
-#define AMX_FALLBACK_BYTES 8704         /* one K-quant unpack unit (8576 B), 13-15 legacy ones */
+/* Must hold one unpack unit of every family (each family _Static_asserts it):
+ * a smaller buffer makes the driver's K chunk 0 and its K loop never ends.
+ * The largest unit is Q2_K's, 8832 B (planes, d, dmin, 8 min pairs). */
+#define AMX_FALLBACK_BYTES 8832
 
 /* Tiles or the VNNI sibling: the one place the threshold is read (the core
  * resolves amx_min_m; a zero falls back to the handle's default). */

@@ -40,6 +40,7 @@
 
 #define K_STEP 32                   /* k per TDPBF16PS: 16 pairs */
 #define B_TILE_BYTES (K_STEP * 32)  /* 16 lines of 64 bytes */
+_Static_assert(B_TILE_BYTES <= AMX_FALLBACK_BYTES, "the driver's fallback buffer must hold one B tile");
 
 typedef struct {
     const amx_weights *w;

@@ -3,12 +3,6 @@
  * and IQ4_XS (dispatch rows amx_q2_K ... amx_iq4_xs), with the exact
  * "two-plane" sub-scale scheme (tech_brief 6.4).
  *
- * Q2_K's tile kernel below is not in the dispatch table: under the tile
- * emulator its variant test did not finish in minutes where Q3_K's takes
- * a third of a second, and the cause is not found yet; AMX handles of Q2_K
- * are refused (AMX_ERR_UNSUPPORTED_TYPE) and AUTO gives Q2_K the VNNI
- * kernels.
- *
  * Q2_K and Q3_K (the VNNI side: vnni_q23_K.c). Q2_K's p = sc * q is at most
  * 45, so it needs one plane only: its TDPs do 16,384 useful MACs, the hi
  * tiles are neither loaded nor multiplied, and T = C_lo. To keep the float
@@ -97,6 +91,7 @@
 #define U_D 8192    /* d of the 16 columns, fp32 */
 #define U_DMIN 8256 /* Q4_K, Q5_K: dmin, fp32 */
 #define U_MNP 8320  /* Q4_K, Q5_K: min pairs (2p, 2p+1) as int16, 4 x 64 bytes; Q2_K: 8 x 64 */
+_Static_assert(U_MNP + 8 * 64 <= AMX_FALLBACK_BYTES, "the driver's fallback buffer must hold one Q2_K unit");
 
 /* How a type's C tiles become its fp32 update (see the top of the file). */
 enum {

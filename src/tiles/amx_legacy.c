@@ -73,6 +73,7 @@
 #define REC_B 0    /* B tile: 8 rows x 64 bytes */
 #define REC_D 512  /* d of the 16 columns, fp32 */
 #define REC_M 576  /* Q4_1, Q5_1: m of the 16 columns, fp32 */
+_Static_assert(REC_M + 64 <= AMX_FALLBACK_BYTES, "the driver's fallback buffer must hold one legacy record");
 
 /* the types whose blocks carry a min (m * s in the epilogue) */
 #define HAS_MIN(t) ((t) == AMX_TYPE_Q4_1 || (t) == AMX_TYPE_Q5_1)

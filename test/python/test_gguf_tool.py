@@ -295,7 +295,7 @@ def _check_rows(out):
 
 # types without an AMX row (README: AMX-FP16 is newer than the AMX machines
 # amxq targets), packed for AVX-512 even where tiles run
-NO_TILE_TYPES = {"F16", "Q2_K"}  # no tile kernel in the table (amxq.h)
+NO_TILE_TYPES = {"F16"}
 
 
 def test_check_reaches_the_tiles_of_amx_handles(checked_tool, model):
