@@ -631,7 +631,9 @@ static void measure_limits(const options *o, size_t llc, int at_end) {
            at_end ? "again at the end of the run (the ratios above use the first measurement)" : "measured now", reps);
     const int dpbf16 = __builtin_cpu_supports("avx512bf16");
     printf("  %7s  %-48s  %-34s", "threads", "read bandwidth (AVX-512 loads)", "vpdpbusd zmm peak");
-    if (!at_end) printf("  %-22s  %s", "vfmadd231ps zmm peak", dpbf16 ? "vdpbf16ps zmm peak" : "(no AVX512-BF16)");
+    const int amx = amx_cpu_supports(AMX_ISA_AMX, NULL);
+    if (!at_end) printf("  %-22s  %-22s", "vfmadd231ps zmm peak", dpbf16 ? "vdpbf16ps zmm peak" : "(no AVX512-BF16)");
+    if (!at_end && amx) printf("  %-18s  %s", "TDPBSSD 16x16x64", "TILELOADD 1 KiB, L1");
     putchar('\n');
     int drift = 0;
     for (int i = 0; i < o->n_threads; i++) {
@@ -651,6 +653,12 @@ static void measure_limits(const options *o, size_t llc, int at_end) {
             if (dpbf16)
                 snprintf(d, sizeof d, "%.0f GFLOPS (%.0f)", R.peak_dpbf16[i].median_gops, R.peak_dpbf16[i].best_gops);
             printf("  %-22s  %s", c, d);
+            if (amx) {
+                R.peak_tdp[i] = bench_tdp_peak(o->threads[i], reps);
+                R.tileload[i] = bench_tileload_rate(o->threads[i], reps);
+                printf("  %.0f GOPS (%.0f)  %.0f GB/s (%.0f)", R.peak_tdp[i].median_gops, R.peak_tdp[i].best_gops,
+                       R.tileload[i].median_gops, R.tileload[i].best_gops);
+            }
         }
         putchar('\n');
         if (at_end)
@@ -765,7 +773,7 @@ int main(int argc, char **argv) {
            "no other thread\n  of this process running (OpenMP's and OpenBLAS's workers spin for a while after a "
            "call)\n", QUIESCE_MAX_S);
     printf("ratios: xscalar / xoneDNN / xOpenBLAS = amxq GOPS / peer GOPS (> 1: amxq faster); %%peak = GOPS / "
-           "vpdpbusd peak (F16: FMA peak; BF16: vdpbf16ps peak, FMA for the bf16fma fallback), %%bw = decode GB/s / read bandwidth, both at the same thread count;\n"
+           "vpdpbusd peak (F16: FMA peak; BF16: vdpbf16ps peak, FMA for the bf16fma fallback; amx_* rows: TDPBSSD rate), %%bw = decode GB/s / read bandwidth, both at the same thread count;\n"
            "  decode rows measured in rounds: %%bw and xoneDNN are medians of the per-round ratios to the read probe "
            "and oneDNN\n  of the same rounds, other rows compare with the limits measured at the start and the "
            "peer's own cell\n");

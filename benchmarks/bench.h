@@ -156,6 +156,11 @@ peak_result bench_vpdpbusd_peak(int threads, int reps);
  * CPU has AVX512-BF16). */
 peak_result bench_fma_peak(int threads, int reps);
 peak_result bench_dpbf16_peak(int threads, int reps);
+/* AMX (call only if amx_cpu_supports(AMX_ISA_AMX)): TDPBSSD 16x16x64 into 4
+ * independent C tiles (GOPS, 2 * 16384 per TDP), and TILELOADD of 1 KiB
+ * tiles from L1 (its "GOPS" are GB/s). */
+peak_result bench_tdp_peak(int threads, int reps);
+peak_result bench_tileload_rate(int threads, int reps);
 
 /* The read probe of the decode rounds: a ring buffer larger than the cache,
  * on 2 MiB pages like packed weights, touched once. Each probe call reads the

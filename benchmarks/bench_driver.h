@@ -156,6 +156,8 @@ typedef struct {
     peak_result peak_end[MAX_LIST];
     peak_result peak_fma[MAX_LIST];   /* float peaks, at the start only */
     peak_result peak_dpbf16[MAX_LIST]; /* zero where the CPU lacks AVX512-BF16 */
+    peak_result peak_tdp[MAX_LIST];    /* TDPBSSD rate, zero where AMX does not run */
+    peak_result tileload[MAX_LIST];    /* TILELOADD GB/s from L1, the same */
     int n_limits, n_limits_end;
     char limits_why[200];
     char onednn_desc[256], openblas_desc[256];

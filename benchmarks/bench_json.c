@@ -201,6 +201,10 @@ int write_json(const options *o, int argc, char **argv, const llc_info *llc, dou
                    R.peak_fma, R.n_limits);
     json_peak_list(&j, "vdpbf16ps_zmm", "vdpbf16ps zmm, independent chains per thread, 2*32 flops per instruction",
                    R.peak_dpbf16, R.peak_dpbf16[0].reps ? R.n_limits : 0);
+    json_peak_list(&j, "tdpbssd", "TDPBSSD 16x16x64 into 4 independent C tiles, 2*16384 ops per instruction",
+                   R.peak_tdp, R.peak_tdp[0].reps ? R.n_limits : 0);
+    json_peak_list(&j, "tileloadd_l1", "TILELOADD of 1 KiB tiles from L1; gops is GB/s",
+                   R.tileload, R.tileload[0].reps ? R.n_limits : 0);
     json_limit_list(&j, "read_bandwidth_end", "vpdpbusd_zmm_end", R.bw_end, R.peak_end, R.n_limits_end);
     json_end(&j);
 

@@ -87,10 +87,12 @@ static double peak_at(const peak_result *p, int threads) {
 }
 
 double limit_peak_of(const result *r) {
+    /* the kernel name says which instruction ran: amx_* tiles (their integer
+     * TDPs: TDPBSSD's rate; BF16's TDPBF16PS has no probe), vnni512_*_bf16_*
+     * vdpbf16ps, *_bf16fma_* and F16 FMA */
+    if (r->kind == R_AMXQ && !strncmp(r->kernel, "amx_", 4))
+        return r->type == AMX_TYPE_BF16 ? NAN : peak_at(R.peak_tdp, r->threads);
     if (r->kind != R_AMXQ || (r->type != AMX_TYPE_F16 && r->type != AMX_TYPE_BF16)) return limit_peak(r->threads);
-    /* the kernel name says which instruction ran: vnni512_*_bf16_* use
-     * vdpbf16ps, *_bf16fma_* and F16 FMA (amx_* tiles have no peak here) */
-    if (!strncmp(r->kernel, "amx_", 4)) return NAN;
     if (r->type == AMX_TYPE_BF16 && !strstr(r->kernel, "bf16fma") && strncmp(r->kernel, "ref_", 4))
         return peak_at(R.peak_dpbf16, r->threads);
     return peak_at(R.peak_fma, r->threads);

@@ -18,14 +18,20 @@
  *     flops, latency ~6: 12 chains needed; the BF16 kernels' limit, only
  *     where the CPU has AVX512-BF16).
  *
+ *   TDPBSSD rate (AMX machines only): 4 independent C tiles, each updated by
+ *     a 16x16x64 TDPBSSD from 2 A and 2 B tiles loaded once, so only the tile
+ *     unit limits (2 * 16384 ops per TDP); and the TILELOADD rate of 1 KiB
+ *     tiles from a 4 KiB L1-resident buffer. The AMX cells' %peak is a
+ *     fraction of the first.
+ *
  * Every probe's thread i runs pinned to share i's CPU (bench_threads.c), the
  * CPU the driver pins the kernels' share i to.
  *
  * Compiled with the AVX-512 flags; the driver calls it only when
  * amx_cpu_supports(AMX_ISA_AVX512_VNNI).
  */
-#if !defined(__AVX512F__) || !defined(__AVX512VNNI__)
-#error "machine.c needs the AVX-512 flags (avx512_args)"
+#if !defined(__AVX512F__) || !defined(__AVX512VNNI__) || !defined(__AMX_TILE__) || !defined(__AMX_INT8__)
+#error "machine.c needs the AVX-512 and AMX flags (amx_args)"
 #endif
 
 #include <immintrin.h>
@@ -315,8 +321,8 @@ PEAK_WORK(peak_fma, "vfmadd231ps", 0x3f800000, 0x0da24260)
 /* bf16 pairs (1.0, 1.0) x (2^-100, 2^-100): 2^-99 per instruction */
 PEAK_WORK(peak_dpbf16, "vdpbf16ps", 0x3f803f80, 0x0d800d80)
 
-static peak_result run_peak(work_fn fn, double ops_per_insn, int threads, int reps) {
-    peak_result r = {.threads = threads, .chains = PEAK_CHAINS, .instructions = PEAK_ITERS * PEAK_CHAINS, .reps = reps};
+static peak_result run_peak_n(work_fn fn, double ops_per_insn, uint64_t insns, int threads, int reps) {
+    peak_result r = {.threads = threads, .chains = PEAK_CHAINS, .instructions = insns, .reps = reps};
     double *secs = malloc((size_t)reps * sizeof *secs);
     if (!secs) abort();
     peak_ctx c = {0};
@@ -330,8 +336,96 @@ static peak_result run_peak(work_fn fn, double ops_per_insn, int threads, int re
     return r;
 }
 
+static peak_result run_peak(work_fn fn, double ops_per_insn, int threads, int reps) {
+    return run_peak_n(fn, ops_per_insn, PEAK_ITERS * PEAK_CHAINS, threads, reps);
+}
+
 /* GOPS: 2 x 64 int8 MACs per vpdpbusd, 2 x 16 flops per FMA, 2 x 32 per
  * vdpbf16ps (the kernels' GOPS count 2 M N K the same way). */
 peak_result bench_vpdpbusd_peak(int threads, int reps) { return run_peak(peak_vpdpbusd, 128.0, threads, reps); }
 peak_result bench_fma_peak(int threads, int reps) { return run_peak(peak_fma, 32.0, threads, reps); }
 peak_result bench_dpbf16_peak(int threads, int reps) { return run_peak(peak_dpbf16, 64.0, threads, reps); }
+
+/* ---- AMX: TDPBSSD and TILELOADD rates ------------------------------------- */
+
+/* 2^18 x 4 TDPs at ~16 cycles each: ~6e7 cycles, ~25 ms per repetition */
+#define TDP_ITERS ((uint64_t)1 << 18)
+
+typedef struct {
+    _Alignas(64) uint8_t palette_id, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tdp_cfg;
+
+/* Every tile 16 rows x 64 bytes. LDTILECFG in asm with the config as a
+ * memory operand: GCC's intrinsic lets the compiler drop the stores that fill
+ * it (src/tiles/tile_ops.h). */
+static void tdp_begin(void) {
+    tdp_cfg c;
+    memset(&c, 0, sizeof c);
+    c.palette_id = 1;
+    for (int t = 0; t < 8; t++) {
+        c.rows[t] = 16;
+        c.colsb[t] = 64;
+    }
+    __asm__ volatile("ldtilecfg %0" ::"m"(c) : "memory");
+}
+
+static void tdp_work(team *tm, int ith) {
+    (void)ith;
+    peak_ctx *c = tm->ctx;
+    _Alignas(64) int8_t src[4096];
+    for (int i = 0; i < 4096; i++) src[i] = (int8_t)(i * 7 + 3);
+    _Alignas(64) int32_t out[256];
+    tdp_begin();
+    __asm__ volatile("" ::"r"(src) : "memory"); /* src escapes: its stores stay before the loads */
+    _tile_loadd(4, src, 64);
+    _tile_loadd(5, src + 1024, 64);
+    _tile_loadd(6, src + 2048, 64);
+    _tile_loadd(7, src + 3072, 64);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    for (uint64_t i = 0; i < TDP_ITERS; i++) {
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(1, 4, 7);
+        _tile_dpbssd(2, 5, 6);
+        _tile_dpbssd(3, 5, 7);
+    }
+    _tile_stored(0, out, 64);
+    _tile_release();
+    __atomic_fetch_add(&c->sink, out[0] + out[255], __ATOMIC_RELAXED);
+}
+
+static void tileload_work(team *tm, int ith) {
+    (void)ith;
+    peak_ctx *c = tm->ctx;
+    _Alignas(64) int8_t src[4096];
+    for (int i = 0; i < 4096; i++) src[i] = (int8_t)i;
+    _Alignas(64) int32_t out[256];
+    tdp_begin();
+    __asm__ volatile("" ::"r"(src) : "memory"); /* src escapes: its stores stay before the loads */
+    for (uint64_t i = 0; i < TDP_ITERS; i++) {
+        _tile_loadd(4, src, 64);
+        _tile_loadd(5, src + 1024, 64);
+        _tile_loadd(6, src + 2048, 64);
+        _tile_loadd(7, src + 3072, 64);
+    }
+    _tile_stored(7, out, 64);
+    _tile_release();
+    __atomic_fetch_add(&c->sink, out[0], __ATOMIC_RELAXED);
+}
+
+/* chains = independent C tiles; instructions = TDPs (loads) per thread */
+peak_result bench_tdp_peak(int threads, int reps) {
+    peak_result r = run_peak_n(tdp_work, 2.0 * 16 * 16 * 64, 4 * TDP_ITERS, threads, reps);
+    r.chains = 4;
+    return r;
+}
+
+peak_result bench_tileload_rate(int threads, int reps) {
+    peak_result r = run_peak_n(tileload_work, 1024.0, 4 * TDP_ITERS, threads, reps);
+    r.chains = 4;
+    return r;
+}
