@@ -596,16 +596,39 @@ static void ok_max_shapes(void) {
     amxq_tile_dpbf16ps(0, 3, 4);
     amxq_tile_end();
 }
-static void ok_odd_memory_shapes(void) { /* colsb need not be a multiple of 4 for loads/stores */
+/* Loads and stores need colsb a multiple of 4 (real tiles raise #UD for
+ * every other colsb); TILEZERO takes any. tmm3 is 1 x 1 byte, tmm4 16 x 63,
+ * tmm5 1 x 4, tmm6 16 x 60. */
+static void odd_cfg(void) {
     amxq_tilecfg c;
     amxq_tilecfg_init(&c);
     amxq_tilecfg_set(&c, 3, 1, 1);
     amxq_tilecfg_set(&c, 4, 16, 63);
+    amxq_tilecfg_set(&c, 5, 1, 4);
+    amxq_tilecfg_set(&c, 6, 16, 60);
     load_cfg(&c);
+}
+static void f_load_colsb1(void) {
+    odd_cfg();
     amxq_tile_loadd(3, g_buf, 1);
-    amxq_tile_loadd(4, g_buf, 64);
+}
+static void f_stream_colsb63(void) {
+    odd_cfg();
+    amxq_tile_stream_loadd(4, g_buf, 64);
+}
+static void f_store_colsb63(void) {
+    odd_cfg();
+    amxq_tile_zero(4);
     amxq_tile_stored(4, g_buf, 64);
+}
+static void ok_small_memory_shapes(void) {
+    odd_cfg();
     amxq_tile_zero(3);
+    amxq_tile_zero(4);
+    amxq_tile_loadd(5, g_buf, 4);
+    amxq_tile_stream_loadd(6, g_buf, 64);
+    amxq_tile_stored(5, g_buf, 4);
+    amxq_tile_stored(6, g_buf, 64);
     amxq_tile_end();
 }
 static void ok_release_twice(void) {
@@ -677,6 +700,10 @@ static void test_faults(void) {
     expect_fault("store, not configured", f_store_init, "TILESTORED tmm0", "#UD", "not configured");
     expect_fault("zero, not configured", f_zero_init, "TILEZERO tmm0", "#UD", "not configured");
     expect_fault("tile number 8", f_tile_number, "TILEZERO tmm8", "#UD", "out of range");
+    expect_fault("load of colsb 1", f_load_colsb1, "TILELOADD tmm3", "#UD", "colsb(tmm3) = 1 is not a multiple of 4");
+    expect_fault("stream load of colsb 63", f_stream_colsb63, "TILELOADDT1 tmm4", "#UD",
+                 "colsb(tmm4) = 63 is not a multiple of 4");
+    expect_fault("store of colsb 63", f_store_colsb63, "TILESTORED tmm4", "#UD", "colsb(tmm4) = 63");
 
     expect_fault("TDPBSSD, not configured", f_dp_init, "TDPBSSD tmm0, tmm1, tmm2", "#UD", "not configured");
     expect_fault("TDPBF16PS, not configured", f_bf16_init, "TDPBF16PS tmm0, tmm1, tmm2", "#UD",
@@ -713,7 +740,7 @@ static void test_faults(void) {
 
     expect_no_fault("palette 0 ignores the other bytes", ok_palette0_garbage);
     expect_no_fault("eight 16x64 tiles", ok_max_shapes);
-    expect_no_fault("loads/stores with colsb 1 and 63", ok_odd_memory_shapes);
+    expect_no_fault("TILEZERO with colsb 1 and 63, loads/stores with colsb 4 and 60", ok_small_memory_shapes);
     expect_no_fault("TILERELEASE when not configured", ok_release_twice);
     expect_no_fault("1x1x4 TDPBSSD and 1x1x2 TDPBF16PS", ok_minimal_dp);
     expect_no_fault("config reloaded after foreign use", ok_foreign_reloaded);

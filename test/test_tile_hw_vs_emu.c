@@ -9,10 +9,14 @@
  * included. Covered: all four int8 TDPs (SS, SU, US, UU), TILELOADD and its
  * streaming form, TILESTORED and TILEZERO, on random tiles and on every shape
  * class (1, partial and 16 rows; 1, partial and 16 dword columns; K of 4,
- * partial and 64 bytes), with loads and stores of any colsb (1..64), strides
- * wider than a row, zero and negative, accumulation chains, extreme byte
+ * partial and 64 bytes), with loads and stores of every legal colsb (the
+ * multiples of 4 up to 64), strides wider than a row, zero and negative, accumulation chains, extreme byte
  * values that make the int32 sums wrap, and the zeroing by LDTILECFG and
  * TILERELEASE.
+ *
+ * Faults agree too: a load or store of a tile whose colsb is not a multiple
+ * of 4 must raise #UD (SIGILL) on the real tiles and abort the emulator, and
+ * TILEZERO of such a tile must do neither.
  *
  * TDPBF16PS is not compared bit for bit: the emulator's model of it is
  * approximate (see tile_emu.h). The program reports how often the two agree,
@@ -20,7 +24,11 @@
  *
  * Where real tiles cannot run it skips (exit 77) and says why.
  */
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "../src/cpu.h"
@@ -81,10 +89,42 @@ typedef struct {
     case 8 * (i) + UU: amxq_tile_dpbuud(c, a, b); break;                                     \
     case 8 * (i) + BF16: amxq_tile_dpbf16ps(c, a, b); break;
 
+/* The case and operation the real tiles are running: a fault there (#UD is
+ * SIGILL, #GP SIGSEGV) means the emulator accepted what the hardware refuses,
+ * and the handler names it instead of dying silently. */
+static const tile_case *volatile g_hw_case;
+static volatile int g_hw_op = -1; /* -1: the first LDTILECFG */
+
+static const char *const k_op_name[] = {"TILELOADD", "TILELOADDT1", "TILESTORED", "TILEZERO", "TDP",
+                                        "LDTILECFG", "TILERELEASE+LDTILECFG"};
+
+static void on_hw_fault(int sig) {
+    char b[1024];
+    const tile_case *tc = g_hw_case;
+    int n = snprintf(b, sizeof b, "FAIL: %s on real tiles", sig == SIGILL ? "SIGILL (#UD)" : "SIGSEGV/SIGBUS");
+    if (tc) {
+        n += snprintf(b + n, sizeof b - (size_t)n, " in case \"%s\", op %d", tc->what, g_hw_op);
+        if (g_hw_op >= 0) {
+            const tile_op *o = &tc->ops[g_hw_op];
+            n += snprintf(b + n, sizeof b - (size_t)n, " (%s tile %d stride %td, triple %d kind %d)",
+                          k_op_name[o->op], o->t, o->stride, o->trip, o->kind);
+        }
+        n += snprintf(b + n, sizeof b - (size_t)n, "; config rows/colsb:");
+        for (int t = 0; t < 8; t++)
+            n += snprintf(b + n, sizeof b - (size_t)n, " %d:%ux%u", t, tc->cfg.rows[t], tc->cfg.colsb[t]);
+    }
+    n += snprintf(b + n, sizeof b - (size_t)n, "\n");
+    if (write(2, b, (size_t)n) < 0) _exit(2);
+    _exit(1);
+}
+
 static void run_hw(const tile_case *tc, const uint8_t *in, uint8_t *out) {
+    g_hw_case = tc;
+    g_hw_op = -1;
     amxq_tile_loadconfig(&tc->cfg);
     for (int i = 0; i < tc->n_ops; i++) {
         const tile_op *o = &tc->ops[i];
+        g_hw_op = i;
         const uint8_t *p = in + o->off;
         uint8_t *q = out + o->off;
         const ptrdiff_t s = o->stride;
@@ -102,6 +142,7 @@ static void run_hw(const tile_case *tc, const uint8_t *in, uint8_t *out) {
         }
     }
     amxq_tile_release();
+    g_hw_case = NULL;
 }
 
 static void run_emu(const tile_case *tc, const uint8_t *in, uint8_t *out) {
@@ -180,7 +221,7 @@ static void make_dp_case(tile_case *tc, int kind, int trip, int m, int n, int kb
     amxq_tilecfg_init(&tc->cfg);
     amxq_tilecfg_dp(&tc->cfg, c, a, b, m, n, kb);
     for (int t = 0; t < 8; t++)
-        if (t != c && t != a && t != b && rnd(0, 1)) amxq_tilecfg_set(&tc->cfg, t, rnd(1, 16), rnd(1, 64));
+        if (t != c && t != a && t != b && rnd(0, 1)) amxq_tilecfg_set(&tc->cfg, t, rnd(1, 16), 4 * rnd(1, 16));
     if (rnd(0, 3) == 0)
         add_op(tc, OP_ZERO, c);
     else
@@ -203,13 +244,13 @@ static void make_dp_case(tile_case *tc, int kind, int trip, int m, int n, int kb
              k_kind[kind], c, a, b, m, n, kb, steps);
 }
 
-/* Memory operations only: every tile configured with any rows and colsb,
+/* Memory operations only: every tile configured with any rows and any legal colsb,
  * loaded, some zeroed, some loaded again after a config reload (which must
  * zero them) or a release, all stored. */
 static void make_mem_case(tile_case *tc, int variant) {
     memset(tc, 0, sizeof *tc);
     amxq_tilecfg_init(&tc->cfg);
-    for (int t = 0; t < 8; t++) amxq_tilecfg_set(&tc->cfg, t, rnd(1, 16), rnd(1, 64));
+    for (int t = 0; t < 8; t++) amxq_tilecfg_set(&tc->cfg, t, rnd(1, 16), 4 * rnd(1, 16));
     for (int t = 0; t < 8; t++) add_load(tc, t, rnd(0, 1));
     if (variant == 1) add_op(tc, OP_RECONFIG, 0);
     if (variant == 2) add_op(tc, OP_RELEASE_RECONFIG, 0);
@@ -292,6 +333,74 @@ static void test_memory_ops(void) {
            bad ? "DIFFER" : "bitwise equal");
 }
 
+/* One memory operation on tile 0 configured rows x colsb, in a child
+ * process, on the real tiles (hw) or the emulator: the signal it died of, or
+ * 0. op: 0 TILELOADD, 1 TILELOADDT1, 2 TILEZERO + TILESTORED, 3 TILEZERO. */
+static _Alignas(64) uint8_t g_fault_buf[4096];
+
+static int fault_child(int hw, int op, int rows, int colsb) {
+    fflush(stdout);
+    fflush(stderr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGILL, SIG_DFL);
+        signal(SIGSEGV, SIG_DFL);
+        if (!freopen("/dev/null", "w", stderr)) _exit(3);
+        amxq_tilecfg c;
+        amxq_tilecfg_init(&c);
+        amxq_tilecfg_set(&c, 0, rows, colsb);
+        if (hw) {
+            amxq_tile_loadconfig(&c);
+            switch (op) {
+            case 0: amxq_tile_loadd(0, g_fault_buf, 64); break;
+            case 1: amxq_tile_stream_loadd(0, g_fault_buf, 64); break;
+            case 2: amxq_tile_zero(0); amxq_tile_stored(0, g_fault_buf, 64); break;
+            default: amxq_tile_zero(0); break;
+            }
+            amxq_tile_release();
+        } else {
+            amxq_tile_emu_ldtilecfg(&c);
+            switch (op) {
+            case 0: amxq_tile_emu_tileloadd(0, g_fault_buf, 64); break;
+            case 1: amxq_tile_emu_tileloaddt1(0, g_fault_buf, 64); break;
+            case 2: amxq_tile_emu_tilezero(0); amxq_tile_emu_tilestored(0, g_fault_buf, 64); break;
+            default: amxq_tile_emu_tilezero(0); break;
+            }
+            amxq_tile_emu_tilerelease();
+        }
+        _exit(0);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
+    return WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st) ? 1000 + WEXITSTATUS(st) : 0;
+}
+
+static void test_fault_agreement(void) {
+    static const char *const op_name[] = {"TILELOADD", "TILELOADDT1", "TILESTORED", "TILEZERO"};
+    static const int colsbs[] = {1, 2, 3, 4, 21, 60, 62, 63, 64};
+    static const int rowss[] = {1, 3, 16};
+    int cases = 0, bad = 0;
+    for (int op = 0; op < 4; op++)
+        for (size_t i = 0; i < sizeof colsbs / sizeof colsbs[0]; i++)
+            for (size_t r = 0; r < sizeof rowss / sizeof rowss[0]; r++) {
+                const int colsb = colsbs[i], rows = rowss[r];
+                const int must_fault = op != 3 && colsb % 4 != 0;
+                const int hw = fault_child(1, op, rows, colsb), emu = fault_child(0, op, rows, colsb);
+                const int ok = must_fault ? hw == SIGILL && emu == SIGABRT : hw == 0 && emu == 0;
+                cases++;
+                if (!ok) {
+                    bad++;
+                    fprintf(stderr, "  %s of a %d x %d-byte tile: expected %s, hardware gave %d, emulator %d\n",
+                            op_name[op], rows, colsb, must_fault ? "#UD (SIGILL) and an emulator abort" : "no fault",
+                            hw, emu);
+                }
+            }
+    CHECK(bad == 0, "faults: %d of %d memory-operation shapes disagree (hardware, emulator, expectation)", bad,
+          cases);
+    printf("faults: loads/stores of colsb not a multiple of 4 raise #UD on both, TILEZERO never: %d cases: %s\n",
+           cases, bad ? "DIFFER" : "agree");
+}
+
 /* Information only (not asserted): how often the emulator's approximate
  * TDPBF16PS model gives the hardware's bits, on normal bf16 values. */
 static void report_bf16(void) {
@@ -333,10 +442,15 @@ int main(void) {
                why);
         return 77;
     }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGILL, on_hw_fault);
+    signal(SIGSEGV, on_hw_fault);
+    signal(SIGBUS, on_hw_fault);
     printf("comparing the tile emulator with real AMX tiles\n");
     rng_seed(0x7175);
     test_int8_dp();
     test_memory_ops();
+    test_fault_agreement();
     report_bf16();
     return test_finish("test_tile_hw_vs_emu");
 }

@@ -11,8 +11,12 @@
  *     Stricter than hardware, on purpose: start_row must be 0 (hardware would
  *     silently resume the next load/store at that row).
  *   TILELOADD/TILESTORED/TILEZERO: #UD when tiles are not configured or the
- *     tile is; loads zero the bytes beyond colsb and the rows beyond rows;
- *     stores write exactly rows x colsb bytes.
+ *     tile is; TILELOADD(T1) and TILESTORED also when the tile's colsb is not
+ *     a multiple of 4 (the reference's pseudo-code does not say so; measured
+ *     on an Emerald Rapids, family 6 model 207: every colsb 1..63 not a
+ *     multiple of 4 faults, at rows 1, 3 and 16, and TILEZERO never does);
+ *     loads zero the bytes beyond colsb and the rows beyond rows; stores write
+ *     exactly rows x colsb bytes.
  *   TDP*: #UD when not configured, C/A/B not distinct or unconfigured, a
  *     colsb not a multiple of 4, colsb(C) != colsb(B), rows(C) != rows(A),
  *     colsb(A)/4 != rows(B); int32 sums wrap; C beyond its shape is zeroed.
@@ -268,9 +272,18 @@ void amxq_tile_emu_tilerelease(void) {
 
 /* ------------------------------------------------------ memory operations */
 
+/* Loads and stores move whole dwords: real tiles raise #UD for any other
+ * colsb (TILEZERO does not). */
+static void check_dword_rows(op_kind op, int t) {
+    if (s.colsb[t] % 4)
+        fault(op, t, -1, -1, "#UD", "colsb(tmm%d) = %u is not a multiple of 4 (loads and stores move dwords)", t,
+              s.colsb[t]);
+}
+
 static void tile_load(op_kind op, int t, const void *base, ptrdiff_t stride) {
     check_configured(op, t, -1, -1);
     check_tile(op, t, -1, -1, t, "");
+    check_dword_rows(op, t);
     const unsigned rows = s.rows[t], colsb = s.colsb[t];
     const uint8_t *src = base;
     for (unsigned r = 0; r < rows; r++) {
@@ -293,6 +306,7 @@ void amxq_tile_emu_tileloaddt1(int t, const void *base, ptrdiff_t stride) {
 void amxq_tile_emu_tilestored(int t, void *base, ptrdiff_t stride) {
     check_configured(OP_TILESTORED, t, -1, -1);
     check_tile(OP_TILESTORED, t, -1, -1, t, "");
+    check_dword_rows(OP_TILESTORED, t);
     uint8_t *dst = base;
     for (unsigned r = 0; r < s.rows[t]; r++) memcpy(dst + (ptrdiff_t)r * stride, s.tile[t][r], s.colsb[t]);
     s.n.tilestored++;
