@@ -37,6 +37,7 @@
 #include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -351,11 +352,16 @@ peak_result bench_dpbf16_peak(int threads, int reps) { return run_peak(peak_dpbf
 /* 2^18 x 4 TDPs at ~16 cycles each: ~6e7 cycles, ~25 ms per repetition */
 #define TDP_ITERS ((uint64_t)1 << 18)
 
+/* LDTILECFG's 64 bytes (an _Alignas on a declaration aligns every member it
+ * declares, so palette_id is declared alone) */
 typedef struct {
-    _Alignas(64) uint8_t palette_id, start_row, reserved[14];
+    _Alignas(64) uint8_t palette_id;
+    uint8_t start_row, reserved[14];
     uint16_t colsb[16];
     uint8_t rows[16];
 } tdp_cfg;
+_Static_assert(sizeof(tdp_cfg) == 64 && offsetof(tdp_cfg, colsb) == 16 && offsetof(tdp_cfg, rows) == 48,
+               "the LDTILECFG memory layout");
 
 /* Every tile 16 rows x 64 bytes. LDTILECFG in asm with the config as a
  * memory operand: GCC's intrinsic lets the compiler drop the stores that fill
