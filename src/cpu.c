@@ -258,8 +258,9 @@ static void probe(void) {
              g.amx_why, amxq_isa_name(best_of_probe()));
     const size_t used = strlen(g.report);
     const amxq_tuning *t = amxq_tuning_get();
-    snprintf(g.report + used, sizeof g.report - used, "decode prefetch (K-quants, m = 1): %s (%s)\n",
-             t->kq_decode_prefetch ? "on" : "off", t->basis);
+    snprintf(g.report + used, sizeof g.report - used,
+             "decode prefetch at m = 1: K-quants %s, 32-element types %s (%s)\n", t->kq_decode_prefetch ? "on" : "off",
+             t->legacy_decode_prefetch ? "on" : "off", t->basis);
 }
 
 static int usable_after_probe(amx_isa isa) {

@@ -131,7 +131,9 @@ static int sys_pin(int32_t node) {
 
 static void sys_where(void *const *pages, int32_t count, int32_t *where) {
     for (int32_t i = 0; i < count; i++) where[i] = -1;
-#ifdef AMXQ_HAVE_LIBNUMA
+#ifndef AMXQ_HAVE_LIBNUMA
+    (void)pages;
+#else
     if (!available() || count <= 0) return;
     int *status = malloc(sizeof *status * (size_t)count);
     if (!status) return;

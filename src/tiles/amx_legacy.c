@@ -258,5 +258,5 @@ void amxq_amx_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opt
     if (amx_use_tiles(w, m, opts))
         amx_tile_plan(w, m, kind->name, legacy_tile_compute, kind, out);
     else
-        amxq_vnni_legacy_plan(w, kind->vnni, m, out);
+        amxq_vnni_legacy_plan(w, kind->vnni, m, opts, out);
 }

@@ -51,7 +51,9 @@
  * rounds against the best read bandwidth: two panels per tile (two
  * interleaved runs) 0.78 where one panel gave 1.04, and software
  * prefetching one panel ahead 0.78 (into L2) or 0.67 (into L1) where none
- * gave 0.95. From m = 2 on the tile is slower per byte and the hardware
+ * gave 0.95 (that was a Zen 4; on an Intel Xeon, family 6 model 207, the
+ * opposite: 0.59 without, 0.83-0.86 with the L2 prefetch, so whether m = 1
+ * prefetches is a per-CPU choice, src/tuning.c). From m = 2 on the tile is slower per byte and the hardware
  * prefetchers alone no longer keep it fed: prefetching the next panel into
  * L2, as prefill does, took M = 2 / 3 / 4 Q4_0 from 17 / 13 / 11 GB/s to
  * 25 / 24 / 21 (Q4_1 alike; Q8_0, twice the bytes, M = 4 18 -> 22 and
@@ -278,9 +280,10 @@ static void legacy_compute(const amxq_plan *p, const amx_weights *w, int64_t m, 
             .ldy = ldy,
             .ncols = (int)(w->n - n0 < 16 * nv ? w->n - n0 : 16 * nv),
         };
-        /* the item's first tile pulls the next group's panels into L2; not at
-         * m = 1, where the hardware prefetchers alone keep up (see above) */
-        const uint8_t *next = m >= 2 && p0 + gp < np ? w->data + (size_t)(p0 + gp) * g.panel : NULL;
+        /* the item's first tile pulls the next group's panels into L2; at
+         * m = 1 only where tuning.c says the hardware prefetchers alone do not
+         * keep up (see above) */
+        const uint8_t *next = (m >= 2 || p->prefetch_m1) && p0 + gp < np ? w->data + (size_t)(p0 + gp) * g.panel : NULL;
         a.next_nv = (int)(np - p0 - gp < gp ? np - p0 - gp : gp);
         for (int64_t i = i0; i < i1; i += MR_MAX) {
             const int mr = (int)(i1 - i < MR_MAX ? i1 - i : MR_MAX);
@@ -294,7 +297,8 @@ static void legacy_compute(const amxq_plan *p, const amx_weights *w, int64_t m, 
     }
 }
 
-void amxq_vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_t m, amxq_plan *out) {
+void amxq_vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_t m, const amxq_call_opts *opts,
+                           amxq_plan *out) {
     const int decode = m <= MR_MAX;
     const int gp = decode ? DECODE_PANELS : NV_MAX;
     const int64_t rows = decode ? m : M_CHUNK;
@@ -305,11 +309,11 @@ void amxq_vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, i
         .n_items = (n_panels(w) + gp - 1) / gp * ((m + rows - 1) / rows),
         .compute = legacy_compute,
         .impl = kind,
+        .prefetch_m1 = opts->legacy_decode_prefetch,
         .order = AMXQ_ITEMS_ROWS_FASTEST,
     };
 }
 
 void amxq_vnni_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
-    (void)opts;
-    amxq_vnni_legacy_plan(w, w->impl, m, out);
+    amxq_vnni_legacy_plan(w, w->impl, m, opts, out);
 }

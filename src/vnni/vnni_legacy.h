@@ -21,6 +21,7 @@ void amxq_vnni_legacy_act_copy_row(const amx_weights *w, const void *src, int64_
                                    void *dst, int64_t m_dst, int64_t i_dst);
 void amxq_vnni_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out);
 /* The plan with an explicit descriptor: the AMX rows' path for small m. */
-void amxq_vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_t m, amxq_plan *out);
+void amxq_vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, int64_t m, const amxq_call_opts *opts,
+                           amxq_plan *out);
 
 #endif
