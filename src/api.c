@@ -142,7 +142,7 @@ amx_status amxq_read_gemm_opts(const amx_gemm_opts *o, amx_gemm_opts *r) {
 amxq_call_opts amxq_call_opts_of(const amx_weights *w, const amx_gemm_opts *o) {
     return (amxq_call_opts){.amx_min_m = o->amx_min_m ? o->amx_min_m : w->amx_min_m,
                             .kq_decode_prefetch = amxq_tuning_get()->kq_decode_prefetch,
-                            .legacy_decode_prefetch = amxq_tuning_get()->legacy_decode_prefetch,
+                            .panel_decode_prefetch = amxq_tuning_get()->panel_decode_prefetch,
                             .avx512_bf16 = amxq_cpu_avx512_bf16(),
                             .amx_bf16 = amxq_cpu_amx_bf16()};
 }

@@ -259,8 +259,8 @@ static void probe(void) {
     const size_t used = strlen(g.report);
     const amxq_tuning *t = amxq_tuning_get();
     snprintf(g.report + used, sizeof g.report - used,
-             "decode prefetch at m = 1: K-quants %s, 32-element types %s (%s)\n", t->kq_decode_prefetch ? "on" : "off",
-             t->legacy_decode_prefetch ? "on" : "off", t->basis);
+             "decode prefetch at m = 1: K-quants %s, 32-element types, F16 and BF16 %s (%s)\n", t->kq_decode_prefetch ? "on" : "off",
+             t->panel_decode_prefetch ? "on" : "off", t->basis);
 }
 
 static int usable_after_probe(amx_isa isa) {

@@ -54,7 +54,7 @@ struct amx_weights {
 typedef struct {
     int32_t amx_min_m; /* AMX rows: m >= amx_min_m runs on tiles */
     int32_t kq_decode_prefetch; /* 256-element VNNI kernels prefetch at m = 1 (tuning.c) */
-    int32_t legacy_decode_prefetch; /* 32-element VNNI kernels prefetch at m = 1 (tuning.c) */
+    int32_t panel_decode_prefetch; /* 32-element and F16/BF16 VNNI kernels prefetch at m = 1 (tuning.c) */
     int32_t avx512_bf16; /* 1 where the CPU runs AVX512-BF16 (vdpbf16ps) and
                             it is not turned off (cpu.c); BF16 kernels fall
                             back to FMA otherwise */

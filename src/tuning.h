@@ -11,9 +11,10 @@ typedef struct {
     /* The 256-element VNNI kernels (K-quants, IQ4_XS) at m = 1 prefetch
      * each panel in software, as they always do from m = 2 on. */
     int kq_decode_prefetch;
-    /* The 32-element VNNI kernels (Q4_0 ... IQ4_NL) at m = 1 prefetch the
+    /* The VNNI kernels that stream one 16-column panel at a time (the
+     * 32-element types Q4_0 ... IQ4_NL, F16 and BF16) at m = 1 prefetch the
      * next panel into L2, as they always do from m = 2 on. */
-    int legacy_decode_prefetch;
+    int panel_decode_prefetch;
     /* Why: the CPU it was chosen for, or the environment override. */
     const char *basis;
 } amxq_tuning;

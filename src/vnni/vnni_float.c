@@ -21,7 +21,8 @@
  * Decode (m <= 8): one tile of all m rows per panel, so the weights stream
  * exactly once, front to back (a work item is one panel), as in the legacy
  * kernels (vnni_legacy.c has the measurements behind that choice); from
- * m = 2 on the next panel is prefetched into L2 along the way. Prefill:
+ * m = 2 on, and at m = 1 where tuning.c says so, the next panel is
+ * prefetched into L2 along the way. Prefill:
  * tiles of 4 rows x 2 panels (16 accumulators, two weight vectors per
  * line), items of 2 panels x 64 rows, rows fastest, so the pair of panels
  * (2 x 128 KiB at K = 4096) stays in L2 while the row quads pass over it.
@@ -184,9 +185,10 @@ static void float_compute(const amxq_plan *p, const amx_weights *w, int64_t m, c
             .ldy = ldy,
             .ncols = (int)(w->n - n0 < 16 * nv ? w->n - n0 : 16 * nv),
         };
-        /* the item's first tile pulls the next group's panels into L2; not at
-         * m = 1, where the hardware prefetchers alone keep up */
-        const uint8_t *next = m >= 2 && p0 + gp < np ? w->data + (size_t)(p0 + gp) * pb : NULL;
+        /* the item's first tile pulls the next group's panels into L2; at
+         * m = 1 only where tuning.c says the hardware prefetchers alone do not
+         * keep up */
+        const uint8_t *next = (m >= 2 || p->prefetch_m1) && p0 + gp < np ? w->data + (size_t)(p0 + gp) * pb : NULL;
         a.next_nv = (int)(np - p0 - gp < gp ? np - p0 - gp : gp);
         for (int64_t i = i0; i < i1; i += mr_max) {
             const int mr = (int)(i1 - i < mr_max ? i1 - i : mr_max);
@@ -211,6 +213,7 @@ void amxq_vnni_float_plan(const amx_weights *w, const vnni_float_kind *kind, int
         .n_items = (n_panels(w) + gp - 1) / gp * ((m + rows - 1) / rows),
         .compute = float_compute,
         .impl = dp ? kind->dp : kind->fma,
+        .prefetch_m1 = opts->panel_decode_prefetch,
         .order = AMXQ_ITEMS_ROWS_FASTEST, /* float_compute: item = panel group * row blocks + row block */
     };
 }

@@ -309,7 +309,7 @@ void amxq_vnni_legacy_plan(const amx_weights *w, const vnni_legacy_kind *kind, i
         .n_items = (n_panels(w) + gp - 1) / gp * ((m + rows - 1) / rows),
         .compute = legacy_compute,
         .impl = kind,
-        .prefetch_m1 = opts->legacy_decode_prefetch,
+        .prefetch_m1 = opts->panel_decode_prefetch,
         .order = AMXQ_ITEMS_ROWS_FASTEST,
     };
 }
