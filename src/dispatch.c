@@ -50,9 +50,10 @@
     {.name = "amx_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = #tn "p16",        \
      .impl = &amxq_amx_legacy_##tn, LEGACY_PARTS, .select = amxq_amx_legacy_select,             \
      .amx_min_m = AMX_MIN_M_DEFAULT}
-#define AMX_KQ_ROW(T, tn)                                                                      \
+#define AMX_KQ_ROW_MIN(T, tn, min_m)                                                           \
     {.name = "amx_" #tn, .type = AMX_TYPE_##T, .isa = AMX_ISA_AMX, .layout = #tn "p16",        \
-     .impl = &amxq_amx_kq_##tn, KQ_PARTS, .select = amxq_amx_kq_select, .amx_min_m = AMX_MIN_M_DEFAULT}
+     .impl = &amxq_amx_kq_##tn, KQ_PARTS, .select = amxq_amx_kq_select, .amx_min_m = (min_m)}
+#define AMX_KQ_ROW(T, tn) AMX_KQ_ROW_MIN(T, tn, AMX_MIN_M_DEFAULT)
 
 /* BF16 only: F16 has no tile kernel (AMX-FP16 is newer than AMX-BF16) */
 #define AMX_FLOAT_ROW(T, tn)                                                                   \
@@ -75,7 +76,9 @@ static const amxq_variant k_variants[] = {
     AMX_LEGACY_ROW(Q4_0, q4_0), AMX_LEGACY_ROW(Q4_1, q4_1), AMX_LEGACY_ROW(Q5_0, q5_0),
     AMX_LEGACY_ROW(Q5_1, q5_1), AMX_LEGACY_ROW(Q8_0, q8_0),
     AMX_LEGACY_ROW(IQ4_NL, iq4_nl),
-    AMX_KQ_ROW(Q4_K, q4_K), AMX_KQ_ROW(Q5_K, q5_K), AMX_KQ_ROW(Q6_K, q6_K), AMX_KQ_ROW(IQ4_XS, iq4_xs),
+    /* Q4_K and Q5_K: tiles from 32 rows, as measured (amx_rows.h) */
+    AMX_KQ_ROW_MIN(Q4_K, q4_K, AMX_MIN_M_Q45_K), AMX_KQ_ROW_MIN(Q5_K, q5_K, AMX_MIN_M_Q45_K),
+    AMX_KQ_ROW(Q6_K, q6_K), AMX_KQ_ROW(IQ4_XS, iq4_xs),
     AMX_FLOAT_ROW(BF16, bf16),
     AMX_KQ_ROW(Q2_K, q2_K), AMX_KQ_ROW(Q3_K, q3_K),
 };

@@ -19,8 +19,8 @@
 #include "../kernel.h"
 
 /*
- * Default smallest m run on tiles: one full A tile. Not measured (no AMX
- * hardware was reachable when it was chosen); the argument, in numbers:
+ * Default smallest m run on tiles: one full A tile. Chosen by argument before
+ * AMX hardware was reachable; the argument, in numbers:
  *   - below 16 rows a TDP uses m/16 of its tile, and the per-call fixed
  *     costs (LDTILECFG + TILERELEASE per thread; unpacking each weight panel,
  *     ~40 vector ops per 1,024 weights for Q4_0 and 160-260 for the
@@ -35,6 +35,23 @@
  * identical, which test_variants asserts).
  */
 #define AMX_MIN_M_DEFAULT 16
+
+/*
+ * Q4_K and Q5_K: 32. Their tile kernels lose to their VNNI kernels at
+ * m = 16 on both AMX machines measured, and reach them from m = 32
+ * (`amxq-bench --variant all --shapes 4096x4096 --m 16,32,64`, one thread
+ * unless said, GOPS AMX row / VNNI row):
+ *   Xeon family 6 model 167 (KVM guest): Q4_K m=16 299/345, m=32 433/355;
+ *     Q5_K m=16 295/294, m=32 429/299.
+ *   Xeon family 6 model 207 (Emerald Rapids, KVM guest): Q4_K m=16 225/254
+ *     (two threads 415/474), m=32 220/248 (468/445), m=64 258/264 (556/533);
+ *     Q5_K m=16 209/234 (361/374), m=32 194/188 (388/382).
+ * For the other types the two machines disagree at m = 16 (Q4_1: 239/313
+ * on the first, 218/206 on the second; Q8_0 252/291 and 233/194), so they
+ * keep 16 until more machines are measured. The threshold never changes a
+ * result, only which kernel computes it.
+ */
+#define AMX_MIN_M_Q45_K 32
 
 /* The rows' per-type descriptors (impl): the tile kernel and its VNNI sibling. */
 typedef struct amx_legacy_kind amx_legacy_kind;
