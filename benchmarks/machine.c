@@ -30,7 +30,9 @@
  * Compiled with the AVX-512 flags; the driver calls it only when
  * amx_cpu_supports(AMX_ISA_AVX512_VNNI).
  */
-#if !defined(__AVX512F__) || !defined(__AVX512VNNI__) || !defined(__AMX_TILE__) || !defined(__AMX_INT8__)
+/* (GCC spells the AMX macros __AMX_TILE__ and __AMX_INT8__, clang __AMXTILE__ and __AMXINT8__) */
+#if !defined(__AVX512F__) || !defined(__AVX512VNNI__) || !(defined(__AMX_TILE__) || defined(__AMXTILE__)) || \
+    !(defined(__AMX_INT8__) || defined(__AMXINT8__))
 #error "machine.c needs the AVX-512 and AMX flags (amx_args)"
 #endif
 

@@ -1,6 +1,7 @@
 /* The activation quantizers' definitions, on hand-made rows: scale choice,
  * round-to-nearest-even, Q8_1's s, Q8_K's signed scale and block sums, zero
  * blocks and non-finite input. Plus fp16 conversion against the hardware. */
+#include <cpuid.h>
 #include <string.h>
 
 #include "common.h"
@@ -142,6 +143,14 @@ static void test_fp16_hw(void) {
 }
 #endif
 
+#if defined(__F16C__)
+/* CPUID.1:ECX bit 29 (clang 14's __builtin_cpu_supports does not know "f16c") */
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+}
+#endif
+
 int main(void) {
     rng_seed(777);
     test_q8_0_ties();
@@ -150,7 +159,7 @@ int main(void) {
     test_q8_1();
     test_q8_K();
 #if defined(__F16C__)
-    if (__builtin_cpu_supports("f16c"))
+    if (cpu_has_f16c())
         test_fp16_hw();
     else
         printf("fp16 hardware comparison NOT RUN: this CPU has no F16C\n");

@@ -32,7 +32,8 @@
  * compiler vectorizes: a full 16 x 16 x 64 TDPBSSD is 1,024 16-lane steps,
  * about a microsecond, so kernel tests on model-sized shapes stay practical.
  */
-#if !defined(AMXQ_TILE_EMULATOR) && !defined(__AMX_TILE__)
+/* (GCC spells the feature macro __AMX_TILE__, clang __AMXTILE__) */
+#if !defined(AMXQ_TILE_EMULATOR) && !defined(__AMX_TILE__) && !defined(__AMXTILE__)
 #error "src/tiles is compiled with amx_args, or with AMXQ_TILE_EMULATOR in the test builds"
 #endif
 

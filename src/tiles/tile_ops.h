@@ -41,7 +41,10 @@
 #if defined(AMXQ_TILE_EMULATOR)
 #include "tile_emu.h"
 #else
-#if !defined(__AMX_TILE__) || !defined(__AMX_INT8__) || !defined(__AMX_BF16__)
+/* GCC defines __AMX_TILE__, __AMX_INT8__, __AMX_BF16__ for the flags; clang
+ * (14 at least) spells them __AMXTILE__, __AMXINT8__, __AMXBF16__ */
+#if !(defined(__AMX_TILE__) || defined(__AMXTILE__)) || !(defined(__AMX_INT8__) || defined(__AMXINT8__)) || \
+    !(defined(__AMX_BF16__) || defined(__AMXBF16__))
 #error "tile_ops.h: compile with amx_args (-mamx-tile -mamx-int8 -mamx-bf16) or define AMXQ_TILE_EMULATOR"
 #endif
 #include <immintrin.h>
