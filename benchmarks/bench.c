@@ -652,12 +652,14 @@ static void measure_limits(const options *o, size_t llc, int at_end) {
             snprintf(c, sizeof c, "%.0f GFLOPS (%.0f)", R.peak_fma[i].median_gops, R.peak_fma[i].best_gops);
             if (dpbf16)
                 snprintf(d, sizeof d, "%.0f GFLOPS (%.0f)", R.peak_dpbf16[i].median_gops, R.peak_dpbf16[i].best_gops);
-            printf("  %-22s  %s", c, d);
+            printf("  %-22s  %-22s", c, d);
             if (amx) {
                 R.peak_tdp[i] = bench_tdp_peak(o->threads[i], reps);
                 R.tileload[i] = bench_tileload_rate(o->threads[i], reps);
-                printf("  %.0f GOPS (%.0f)  %.0f GB/s (%.0f)", R.peak_tdp[i].median_gops, R.peak_tdp[i].best_gops,
-                       R.tileload[i].median_gops, R.tileload[i].best_gops);
+                char e[64], f[64];
+                snprintf(e, sizeof e, "%.0f GOPS (%.0f)", R.peak_tdp[i].median_gops, R.peak_tdp[i].best_gops);
+                snprintf(f, sizeof f, "%.0f GB/s (%.0f)", R.tileload[i].median_gops, R.tileload[i].best_gops);
+                printf("  %-18s  %s", e, f);
             }
         }
         putchar('\n');

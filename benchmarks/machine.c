@@ -351,7 +351,8 @@ peak_result bench_dpbf16_peak(int threads, int reps) { return run_peak(peak_dpbf
 
 /* ---- AMX: TDPBSSD and TILELOADD rates ------------------------------------- */
 
-/* 2^18 x 4 TDPs at ~16 cycles each: ~6e7 cycles, ~25 ms per repetition */
+/* 2^18 x 4 TDPs at ~16 cycles each: ~1.7e7 cycles, ~7 ms per repetition at
+ * 2.5 GHz, long against timer and barrier costs */
 #define TDP_ITERS ((uint64_t)1 << 18)
 
 /* LDTILECFG's 64 bytes (an _Alignas on a declaration aligns every member it

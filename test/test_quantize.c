@@ -144,10 +144,11 @@ static void test_fp16_hw(void) {
 #endif
 
 #if defined(__F16C__)
-/* CPUID.1:ECX bit 29 (clang 14's __builtin_cpu_supports does not know "f16c") */
+/* CPUID.1:ECX bit 29 (clang 14's __builtin_cpu_supports does not know
+ * "f16c"), and AVX usable, which includes the OS saving the ymm state */
 static int cpu_has_f16c(void) {
     unsigned a, b, c, d;
-    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
 }
 #endif
 

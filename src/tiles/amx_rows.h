@@ -38,7 +38,10 @@
 
 /*
  * Q4_K and Q5_K: 32. Their tile kernels lose to their VNNI kernels at
- * m = 16 on both AMX machines measured, and reach them from m = 32
+ * m = 16 on both AMX machines measured. From m = 32 they win clearly on the
+ * first and are even on the second (within 10 % on one thread, where Q4_K
+ * still trails at 32 and 64, ahead on two threads), so 32 costs little there
+ * and gains on the first
  * (`amxq-bench --variant all --shapes 4096x4096 --m 16,32,64`, one thread
  * unless said, GOPS AMX row / VNNI row):
  *   Xeon family 6 model 167 (KVM guest): Q4_K m=16 299/345, m=32 433/355;
