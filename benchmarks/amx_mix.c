@@ -18,6 +18,11 @@
  * every sub-block for K-quants, sums in memory, B unpacked per 32-row
  * block): a model computed from that description, not a run.
  *
+ * Under both, a timing model (amx_model.h) turns each mix into GOPS on one
+ * core of the AMX machines measured so far, as a serial and an overlapped
+ * bound, so designs can be compared where there are no tiles; only the
+ * hardware's figures count.
+ *
  * The measured tile counts are also checked against the kernels' design
  * (exit status 1 on a mismatch) when the shape has no M or N tail.
  *
@@ -32,6 +37,7 @@
 #include <string.h>
 
 #include "amxq.h"
+#include "amx_model.h"
 #include "bench.h"
 #include "../src/dispatch.h"
 #include "../src/tiles/amx_rows.h"
@@ -145,6 +151,37 @@ static void print_mix(const char *who, const mix *x) {
            x->unpack_mem);
 }
 
+static amx_prediction predict(const amx_machine *mc, const mix *x, amx_type t) {
+    const double block_macs = 16.0 * 16.0 * (is_legacy(t) ? 32 : 256);
+    return amx_predict(mc, x->tdp, x->loads, x->stores, x->zero, x->cfg,
+                       x->epi_alu + x->epi_mem + x->unpack_alu + x->unpack_mem, block_macs);
+}
+
+/* The model's GOPS on each calibrated machine: serial - overlapped. */
+static void print_model(const mix *me, const mix *gg, amx_type t) {
+    printf("  model GOPS, 1 core (serial - overlapped):");
+    for (const amx_machine *mc = amx_machines; mc->name; mc++) {
+        const amx_prediction a = predict(mc, me, t), g = predict(mc, gg, t);
+        printf("  %s amxq %.0f-%.0f, ggml %.0f-%.0f;", mc->name, a.serial_gops, a.overlap_gops, g.serial_gops,
+               g.overlap_gops);
+    }
+    putchar('\n');
+}
+
+static void json_model(json_w *j, const char *key, const mix *x, amx_type t) {
+    json_obj(j, key);
+    for (const amx_machine *mc = amx_machines; mc->name; mc++) {
+        const amx_prediction p = predict(mc, x, t);
+        json_obj(j, mc->name);
+        json_num(j, "tile_ns_per_1000_macs", p.tile_ns);
+        json_num(j, "vector_ns_per_1000_macs", p.vector_ns);
+        json_num(j, "serial_gops", p.serial_gops);
+        json_num(j, "overlapped_gops", p.overlap_gops);
+        json_end(j);
+    }
+    json_end(j);
+}
+
 int main(int argc, char **argv) {
     int64_t m = 512, n = 4096, k = 4096;
     const char *json_path = NULL;
@@ -176,7 +213,7 @@ int main(int argc, char **argv) {
     if (jf && !json_open(&j, json_path, "amxq-amx-mix")) return 1;
     if (jf) {
         json_obj(&j, NULL);
-        json_str(&j, "source", "tile emulator (instruction counts; no timing)");
+        json_str(&j, "source", "tile emulator (instruction counts), and a timing model of them (amx_model.h)");
         json_obj(&j, "shape");
         json_int(&j, "m", m);
         json_int(&j, "n", n);
@@ -188,6 +225,8 @@ int main(int argc, char **argv) {
     printf("AMX instruction mix on the tile emulator: M=%lld N=%lld K=%lld, 1 thread\n", (long long)m, (long long)n,
            (long long)k);
     printf("  (ggml: a model of its scheme from tech_brief 1.5, not a run)\n");
+    for (const amx_machine *mc = amx_machines; mc->name; mc++) printf("  timing model %s: %s\n", mc->name, mc->what);
+    printf("  (the model's GOPS are a guide for comparing designs without tiles; only hardware figures count)\n");
     printf("  %-13s %-15s   %-35s   %s\n", "", "MACs per TDP", "per 1000 useful MACs",
            "vector ops per 16x16 tile and K block");
     printf("  %-13s %7s %7s   %6s %6s %6s %6s %7s   %7s %7s %8s %7s\n", "", "useful", "done", "TDP", "loads",
@@ -270,6 +309,7 @@ int main(int argc, char **argv) {
         printf("%s  %s (%.1f s on the emulator)\n", amx_type_name(t), kname, secs);
         print_mix("amxq", &me);
         print_mix("ggml (model)", &gg);
+        print_model(&me, &gg, t);
         if (m % 32 == 0 && n % 16 == 0) {
             uint64_t dt, dl, ds;
             design(t, m, n, k, &dt, &dl, &ds);
@@ -289,7 +329,9 @@ int main(int argc, char **argv) {
             json_int(&j, "tdp", (int64_t)c.tdpb_int8);
             json_int(&j, "panel_unpacks", (int64_t)o.unpacks);
             json_mix(&j, "amxq", &me);
+            json_model(&j, "amxq_timing_model", &me, t);
             json_mix(&j, "ggml_model", &gg);
+            json_model(&j, "ggml_timing_model", &gg, t);
             json_end(&j);
         }
         amx_weights_free(h);
