@@ -7,8 +7,8 @@
  * tile planes.
  *
  * The decoders take lines the caller has loaded: the callers load them
- * their own way (vnni_q6_K.c through kq_load_line, which hides the address
- * from GCC) and in their own order. AVX-512 F/BW only, so the header can be
+ * their own way (vnni_q6_K.c and vnni_q23_K.c from a base that
+ * kq_group_base hides from GCC) and in their own order. AVX-512 F/BW only, so the header can be
  * included from src/vnni (avx512_args) and src/tiles (amx_args, or
  * avx512_args in the emulator build).
  *

@@ -66,15 +66,24 @@ KQ_INLINE void kq_touch_lines(const uint8_t *p, int lines) {
     for (int l = 0; l < lines; l++) (void)*(volatile const uint8_t *)(p + 64 * l);
 }
 
-/* A 64-byte weight line. The empty asm hides the address from GCC, which
- * otherwise notices that Q6_K reads each ql line twice and each qh line four
- * times per superblock, keeps them in registers between the uses and spills
- * accumulators to make room (131 zmm stores per superblock at MR = 8, down
- * to 20 with this; +2% at M = 64). For Q4_K / Q5_K the same made no
- * difference or was slower (Q5_K reloads its qh lines per sub-block). */
-KQ_INLINE __m512i kq_load_line(const uint8_t *p) {
+/* The superblock's address, hidden from GCC once per group of 16 weights;
+ * the group's lines are then loaded as displacements from it. Unhidden, GCC
+ * notices that Q6_K reads each ql line twice and each qh line four times per
+ * superblock (Q3_K each hm line eight times), keeps them in registers
+ * between the uses and spills accumulators to make room (Q6_K: 131 zmm
+ * stores per superblock at MR = 8). Hiding each line's address instead, as
+ * was done first, made GCC hold one pointer per line across the unrolled
+ * superblock, more than the GPRs, shuttled through xmm registers: per
+ * superblock at MR = 4, 352 vmovq in Q3_K and 118 in Q6_K against 256
+ * vpdpbusd. Per group: none. Zen 5, 14336x4096, one thread, three
+ * alternated runs, x read bandwidth: Q3_K M = 1 / 4 / 8 0.72-0.75 / 0.40-0.42
+ * / 0.18-0.19 -> 0.82-0.94 / 0.52-0.64 / 0.25-0.27; Q6_K 0.75 / 0.68-0.71 /
+ * 0.42-0.45 -> 0.78 / 0.74-0.75 / 0.46-0.51; prefill (converted panels)
+ * unchanged. Q4_K / Q5_K load plainly: hiding made no difference or was
+ * slower there (Q5_K reloads its qh lines per sub-block). */
+KQ_INLINE const uint8_t *kq_group_base(const uint8_t *p) {
     __asm__("" : "+r"(p));
-    return _mm512_loadu_si512(p);
+    return p;
 }
 
 /* tot += sum * scale, kept as a running register sum. Without the empty asm

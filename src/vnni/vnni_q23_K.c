@@ -102,13 +102,8 @@ const kq_family amxq_vnni_kq_q2_K = {
 /* ---- Q3_K ------------------------------------------------------------------ */
 
 /* Weight vector l (0..3) of group g: 8 (q + 4) as bytes. `p` is the
- * superblock, hidden from GCC once per group by the caller (q3_group_base):
- * the loads are then plain displacements from one register. Hiding each
- * line's address instead (kq_load_line, as Q6_K does) made GCC keep one
- * pointer per line live across the unrolled superblock, more than the GPRs,
- * and shuttle them through xmm registers: 352 vmovq per superblock at MR = 4
- * against 256 vpdpbusd. Hiding the base per group still stops GCC from
- * keeping the hm lines, which 8 groups share, in registers across groups. */
+ * superblock as kq_group_base hides it once per group (the hm lines, which
+ * 8 groups share, are reloaded per group rather than held in registers). */
 KQ_INLINE __m512i q3_unpack(const uint8_t *p, int g, int l) {
     const int h = g / 8, j = (g % 8) / 2, i = g % 2;
     const __m512i qs = _mm512_loadu_si512(p + Q3K_OFF_QS + 64 * (8 * h + 4 * i + l));
@@ -116,17 +111,13 @@ KQ_INLINE __m512i q3_unpack(const uint8_t *p, int g, int l) {
     return kq_q3_value8(qs, hm, j, 4 * h + j);
 }
 
-KQ_INLINE const uint8_t *q3_group_base(const uint8_t *p) {
-    __asm__("" : "+r"(p));
-    return p;
-}
 
 /* One superblock as 64 lines of 8-bit weights, line 4g + l. */
 static void q3_convert(const uint8_t *p, uint8_t *out) {
 #pragma GCC unroll 16
     for (int g = 0; g < 16; g++)
 #pragma GCC unroll 4
-        for (int l = 0; l < 4; l++) _mm512_store_si512(out + 64 * (4 * g + l), q3_unpack(q3_group_base(p), g, l));
+        for (int l = 0; l < 4; l++) _mm512_store_si512(out + 64 * (4 * g + l), q3_unpack(kq_group_base(p), g, l));
 }
 #define Q3K_CONV_BYTES 4096
 
@@ -153,7 +144,7 @@ KQ_INLINE void q3_tile(const kq_tile *t, const int mr, const int conv) {
 #pragma GCC unroll 16
         for (int g = 0; g < 16; g++) {
             if (!conv) kq_prefetch_part(t, p, Q3K_PSB, g, 16);
-            const uint8_t *pg = q3_group_base(p);
+            const uint8_t *pg = kq_group_base(p);
             const __m512i sc = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(sc8 + 16 * g)));
             __m512i is[KQ_MR];
             for (int r = 0; r < mr; r++) is[r] = kq_bcast32(t->s + r * t->s_stride + b * Q8K_SUMS_BYTES + 4 * g);

@@ -44,8 +44,8 @@
 /* Weight vector j (0..3) of group g (0..7) of half h: q + 32 as bytes
  * (kq_decode.h). */
 KQ_INLINE __m512i q6_unpack(const uint8_t *p, int h, int g, int j) {
-    const __m512i v = kq_nibbles(kq_load_line(p + KQ_Q6_QL(h, g, j)), g >= 4);
-    return kq_q6_merge(v, kq_load_line(p + KQ_Q6_QH(h, g, j)), g);
+    const __m512i v = kq_nibbles(_mm512_loadu_si512(p + KQ_Q6_QL(h, g, j)), g >= 4);
+    return kq_q6_merge(v, _mm512_loadu_si512(p + KQ_Q6_QH(h, g, j)), g);
 }
 
 /* One superblock as 64 lines of 8-bit weights, line 4gg + j. */
@@ -53,7 +53,8 @@ static void q6_convert(const uint8_t *p, uint8_t *out) {
 #pragma GCC unroll 16
     for (int gg = 0; gg < 16; gg++)
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) _mm512_store_si512(out + 64 * (4 * gg + j), q6_unpack(p, gg / 8, gg % 8, j));
+        for (int j = 0; j < 4; j++)
+            _mm512_store_si512(out + 64 * (4 * gg + j), q6_unpack(kq_group_base(p), gg / 8, gg % 8, j));
 }
 #define Q6K_CONV_BYTES 4096
 
@@ -75,12 +76,13 @@ KQ_INLINE void q6_tile(const kq_tile *t, const int mr, const int conv) {
         for (int gg = 0; gg < 16; gg++) {
             const int h = gg / 8, g = gg % 8;
             if (!conv) kq_prefetch_part(t, p, Q6K_PSB, gg, 16);
+            const uint8_t *pg = kq_group_base(p);
             const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + Q6K_OFF_SC + 16 * gg)));
             __m512i is[KQ_MR];
             for (int r = 0; r < mr; r++) is[r] = kq_bcast32(t->s + r * t->s_stride + b * Q8K_SUMS_BYTES + 4 * gg);
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
-                const __m512i v = conv ? _mm512_load_si512(cw + 64 * (4 * gg + j)) : q6_unpack(p, h, g, j);
+                const __m512i v = conv ? _mm512_load_si512(cw + 64 * (4 * gg + j)) : q6_unpack(pg, h, g, j);
                 for (int r = 0; r < mr; r++)
                     is[r] = _mm512_dpbusd_epi32(is[r], v, kq_bcast32(qa + r * t->q_stride + 128 * h + 16 * g + 4 * j));
             }
