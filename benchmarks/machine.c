@@ -30,21 +30,20 @@
  * Compiled with the AVX-512 flags; the driver calls it only when
  * amx_cpu_supports(AMX_ISA_AVX512_VNNI).
  */
-/* (GCC spells the AMX macros __AMX_TILE__ and __AMX_INT8__, clang __AMXTILE__ and __AMXINT8__) */
-#if !defined(__AVX512F__) || !defined(__AVX512VNNI__) || !(defined(__AMX_TILE__) || defined(__AMXTILE__)) || \
-    !(defined(__AMX_INT8__) || defined(__AMXINT8__))
+/* (the AMX flags are checked by tile_ops.h, included below) */
+#if !defined(__AVX512F__) || !defined(__AVX512VNNI__)
 #error "machine.c needs the AVX-512 and AMX flags (amx_args)"
 #endif
 
 #include <immintrin.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "bench.h"
+#include "../src/tiles/tile_ops.h"
 
 #define PEAK_CHAINS 16
 /* loop iterations per repetition: 2^22 x 16 chains = 2^26 vpdpbusd per
@@ -355,29 +354,14 @@ peak_result bench_dpbf16_peak(int threads, int reps) { return run_peak(peak_dpbf
  * 2.5 GHz, long against timer and barrier costs */
 #define TDP_ITERS ((uint64_t)1 << 18)
 
-/* LDTILECFG's 64 bytes (an _Alignas on a declaration aligns every member it
- * declares, so palette_id is declared alone) */
-typedef struct {
-    _Alignas(64) uint8_t palette_id;
-    uint8_t start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tdp_cfg;
-_Static_assert(sizeof(tdp_cfg) == 64 && offsetof(tdp_cfg, colsb) == 16 && offsetof(tdp_cfg, rows) == 48,
-               "the LDTILECFG memory layout");
-
-/* Every tile 16 rows x 64 bytes. LDTILECFG in asm with the config as a
- * memory operand: GCC's intrinsic lets the compiler drop the stores that fill
- * it (src/tiles/tile_ops.h). */
+/* Every tile 16 rows x 64 bytes, through the library's tile_ops.h: its
+ * config type has the LDTILECFG layout and its macros keep the compiler
+ * from dropping the stores that fill a config or a loaded buffer. */
 static void tdp_begin(void) {
-    tdp_cfg c;
-    memset(&c, 0, sizeof c);
-    c.palette_id = 1;
-    for (int t = 0; t < 8; t++) {
-        c.rows[t] = 16;
-        c.colsb[t] = 64;
-    }
-    __asm__ volatile("ldtilecfg %0" ::"m"(c) : "memory");
+    amxq_tilecfg c;
+    amxq_tilecfg_init(&c);
+    for (int t = 0; t < 8; t++) amxq_tilecfg_set(&c, t, AMXQ_TILE_ROWS, AMXQ_TILE_COLSB);
+    amxq_tile_begin(&c);
 }
 
 static void tdp_work(team *tm, int ith) {
@@ -387,23 +371,22 @@ static void tdp_work(team *tm, int ith) {
     for (int i = 0; i < 4096; i++) src[i] = (int8_t)(i * 7 + 3);
     _Alignas(64) int32_t out[256];
     tdp_begin();
-    __asm__ volatile("" ::"r"(src) : "memory"); /* src escapes: its stores stay before the loads */
-    _tile_loadd(4, src, 64);
-    _tile_loadd(5, src + 1024, 64);
-    _tile_loadd(6, src + 2048, 64);
-    _tile_loadd(7, src + 3072, 64);
-    _tile_zero(0);
-    _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    amxq_tile_loadd(4, src, 64);
+    amxq_tile_loadd(5, src + 1024, 64);
+    amxq_tile_loadd(6, src + 2048, 64);
+    amxq_tile_loadd(7, src + 3072, 64);
+    amxq_tile_zero(0);
+    amxq_tile_zero(1);
+    amxq_tile_zero(2);
+    amxq_tile_zero(3);
     for (uint64_t i = 0; i < TDP_ITERS; i++) {
-        _tile_dpbssd(0, 4, 6);
-        _tile_dpbssd(1, 4, 7);
-        _tile_dpbssd(2, 5, 6);
-        _tile_dpbssd(3, 5, 7);
+        amxq_tile_dpbssd(0, 4, 6);
+        amxq_tile_dpbssd(1, 4, 7);
+        amxq_tile_dpbssd(2, 5, 6);
+        amxq_tile_dpbssd(3, 5, 7);
     }
-    _tile_stored(0, out, 64);
-    _tile_release();
+    amxq_tile_stored(0, out, 64);
+    amxq_tile_end();
     __atomic_fetch_add(&c->sink, out[0] + out[255], __ATOMIC_RELAXED);
 }
 
@@ -414,15 +397,14 @@ static void tileload_work(team *tm, int ith) {
     for (int i = 0; i < 4096; i++) src[i] = (int8_t)i;
     _Alignas(64) int32_t out[256];
     tdp_begin();
-    __asm__ volatile("" ::"r"(src) : "memory"); /* src escapes: its stores stay before the loads */
     for (uint64_t i = 0; i < TDP_ITERS; i++) {
-        _tile_loadd(4, src, 64);
-        _tile_loadd(5, src + 1024, 64);
-        _tile_loadd(6, src + 2048, 64);
-        _tile_loadd(7, src + 3072, 64);
+        amxq_tile_loadd(4, src, 64);
+        amxq_tile_loadd(5, src + 1024, 64);
+        amxq_tile_loadd(6, src + 2048, 64);
+        amxq_tile_loadd(7, src + 3072, 64);
     }
-    _tile_stored(7, out, 64);
-    _tile_release();
+    amxq_tile_stored(7, out, 64);
+    amxq_tile_end();
     __atomic_fetch_add(&c->sink, out[0], __ATOMIC_RELAXED);
 }
 
