@@ -19,7 +19,9 @@
  * cycle; converted, Q6_K runs 10-13% faster (M = 256, K = 4096: 222 -> 249
  * GOPS). Q4_K / IQ4_XS unpack in 1.5-2.5 ops shared by 8 rows and stay
  * direct; converting Q4_K and Q5_K was measured too and was no faster
- * (M = 256, K = 4096: 264 / 259 GOPS direct, 233-260 converted). The
+ * (M = 256, K = 4096: 264 / 259 GOPS direct, 233-260 converted). Q2_K and
+ * Q3_K convert to bytes with the group scale folded in (vnni_q23_K.c), so
+ * their converted tiles do no per-group scaling at all. The
  * converted chunk is KQ_KC = 4 superblocks (16 KiB, it stays in L1 next to
  * the 8 rows' activations; 8 superblocks measured 6% slower).
  *

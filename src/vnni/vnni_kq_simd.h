@@ -4,6 +4,7 @@
 #define AMXQ_VNNI_KQ_SIMD_H
 
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kq_decode.h" /* KQ_INLINE and the line decoders */
@@ -24,9 +25,50 @@ KQ_INLINE __m512i kq_bcast32(const void *p) {
  * zmm op on the vector pipes for every vpdpbusd of an M = 1 tile. Used by
  * Q4_K / Q5_K; in Q6_K it made prefill 17-23% slower (more instructions
  * around the asm operands), and IQ4_XS gained nothing, so those two keep
- * kq_bcast32. */
+ * kq_bcast32. With 8 rows, one pointer per row is more than the GPRs: GCC
+ * spilled the pointers (Q6_K's converted tiles fell from 0.46 to 0.27 of
+ * the vpdpbusd peak on Zen 5); kq_dpbusd_row8 below addresses the 8 rows
+ * from 4 registers instead. */
 KQ_INLINE __m512i kq_dpbusd_bcast(__m512i acc, __m512i w, const void *p) {
     __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const int32_t *)p));
+    return acc;
+}
+
+/* acc += w . (the dword at row r, byte d of 8 activation rows), the dword
+ * an embedded-broadcast operand addressed from three row bases (rows 0, 3
+ * and 6) and the row stride as index register: 4 GPRs for the 8 rows. With
+ * one pointer per row, GCC 12 ran out of GPRs and spilled the pointers.
+ * Used by the converted tiles (weights from an L1 buffer, one vpdpbusd per
+ * broadcast): Q2_K / Q3_K (vnni_q23_K.c, figures there) and Q6_K (M = 512,
+ * Zen 5: 3-6% over separate vpbroadcastd loads). */
+typedef struct {
+    uintptr_t b0, b3, b6; /* integers: rows past a short tile's last are never read */
+    int64_t s;
+} kq_rows8;
+
+KQ_INLINE kq_rows8 kq_rows8_of(const int8_t *q, int64_t stride) {
+    const uintptr_t b = (uintptr_t)q;
+    kq_rows8 rr = {b, b + 3 * (uintptr_t)stride, b + 6 * (uintptr_t)stride, stride};
+    __asm__("" : "+r"(rr.b0), "+r"(rr.b3), "+r"(rr.b6), "+r"(rr.s));
+    return rr;
+}
+
+#define KQ_DP_ROW0(base, d) __asm__("vpdpbusd %c[o](%[b])%{1to16%}, %[w], %[a]" : [a] "+v"(acc) : [w] "v"(w), [b] "r"(base), [o] "i"(d))
+#define KQ_DP_ROWS(base, sc, d)                                                                          \
+    __asm__("vpdpbusd %c[o](%[b],%[s]," #sc ")%{1to16%}, %[w], %[a]"                                    \
+            : [a] "+v"(acc)                                                                             \
+            : [w] "v"(w), [b] "r"(base), [s] "r"(rr->s), [o] "i"(d))
+KQ_INLINE __m512i kq_dpbusd_row8(__m512i acc, __m512i w, const kq_rows8 *rr, const int r, const int d) {
+    switch (r) {
+    case 0: KQ_DP_ROW0(rr->b0, d); break;
+    case 1: KQ_DP_ROWS(rr->b0, 1, d); break;
+    case 2: KQ_DP_ROWS(rr->b0, 2, d); break;
+    case 3: KQ_DP_ROW0(rr->b3, d); break;
+    case 4: KQ_DP_ROWS(rr->b3, 1, d); break;
+    case 5: KQ_DP_ROWS(rr->b3, 2, d); break;
+    case 6: KQ_DP_ROW0(rr->b6, d); break;
+    default: KQ_DP_ROWS(rr->b6, 1, d); break;
+    }
     return acc;
 }
 

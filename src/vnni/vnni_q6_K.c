@@ -72,6 +72,7 @@ KQ_INLINE void q6_tile(const kq_tile *t, const int mr, const int conv) {
         __m512i tot[KQ_MR];
         for (int r = 0; r < mr; r++) tot[r] = _mm512_setzero_si512();
         if (!conv) kq_touch_lines(p, Q6K_OFF_HALF / 64);
+        const kq_rows8 rr = kq_rows8_of(qa, t->q_stride);
 #pragma GCC unroll 16
         for (int gg = 0; gg < 16; gg++) {
             const int h = gg / 8, g = gg % 8;
@@ -84,7 +85,8 @@ KQ_INLINE void q6_tile(const kq_tile *t, const int mr, const int conv) {
             for (int j = 0; j < 4; j++) {
                 const __m512i v = conv ? _mm512_load_si512(cw + 64 * (4 * gg + j)) : q6_unpack(pg, h, g, j);
                 for (int r = 0; r < mr; r++)
-                    is[r] = _mm512_dpbusd_epi32(is[r], v, kq_bcast32(qa + r * t->q_stride + 128 * h + 16 * g + 4 * j));
+                    is[r] = conv ? kq_dpbusd_row8(is[r], v, &rr, r, 128 * h + 16 * g + 4 * j)
+                                 : _mm512_dpbusd_epi32(is[r], v, kq_bcast32(qa + r * t->q_stride + 128 * h + 16 * g + 4 * j));
             }
             for (int r = 0; r < mr; r++) tot[r] = kq_scale_add(tot[r], is[r], sc);
         }
