@@ -215,6 +215,17 @@ KQ_INLINE __m512i q3_unpack(const uint8_t *p, int g, int l) {
  * u is built from the bits, bytewise modulo 256: u = (128 + 4s) - s lo0 -
  * 2s lo1 - 4s hbit (q = lo + 4 hbit - 4), one vptestmb and one masked vpaddb
  * per bit (the figures: the top of this file). */
+/* 128-bit lane L of v in all four lanes (clang wants the immediate spelled
+ * out, not computed from an unrolled loop index). */
+KQ_INLINE __m512i q3_lane_bcast(__m512i v, const int L) {
+    switch (L) {
+    case 0: return _mm512_shuffle_i32x4(v, v, 0x00);
+    case 1: return _mm512_shuffle_i32x4(v, v, 0x55);
+    case 2: return _mm512_shuffle_i32x4(v, v, 0xAA);
+    default: return _mm512_shuffle_i32x4(v, v, 0xFF);
+    }
+}
+
 static void q3_convert(const uint8_t *p, uint8_t *out) {
     __m512i s4[4];
     kq_q3_scales(p + Q3K_OFF_SC, s4);
@@ -225,7 +236,7 @@ static void q3_convert(const uint8_t *p, uint8_t *out) {
 #pragma GCC unroll 16
     for (int g = 0; g < 16; g++) {
         const int h = g / 8, j = (g % 8) / 2, i = g % 2, bit = 4 * h + j;
-        const __m512i lane = _mm512_shuffle_i32x4(s4[g / 4], s4[g / 4], (g % 4) * 0x55);
+        const __m512i lane = q3_lane_bcast(s4[g / 4], g % 4);
         const __m512i sv = _mm512_shuffle_epi8(lane, spread);
         const __m512i n1 = _mm512_sub_epi8(_mm512_setzero_si512(), sv), n2 = _mm512_add_epi8(n1, n1),
                       n4 = _mm512_add_epi8(n2, n2);
