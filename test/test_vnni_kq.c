@@ -269,10 +269,14 @@ static void test_decode_prefetch_policy(void) {
     free(yp);
 }
 
-static void test_row_blocks(void) {
+/* k = 4096: 128-row blocks whose activations fit the kernels' L2 budget
+ * (panel-major conversion); k = 8448: they do not, the converting types
+ * take the panels in turns per chunk of superblocks, and 33 superblocks
+ * leave a last chunk of one. */
+static void test_row_blocks_k(const int64_t k) {
     static const amx_type types[] = {AMX_TYPE_Q4_K, AMX_TYPE_Q5_K, AMX_TYPE_Q6_K, AMX_TYPE_IQ4_XS,
                                      AMX_TYPE_Q2_K, AMX_TYPE_Q3_K};
-    const int64_t m = 261, n = 40, k = 4096;
+    const int64_t m = 261, n = 40;
     float *x = malloc((size_t)(m * k) * sizeof(float));
     float *y1 = malloc((size_t)(m * n) * sizeof(float)), *y3 = malloc((size_t)(m * n) * sizeof(float));
     gen_acts(m, k, k, x);
@@ -297,8 +301,8 @@ static void test_row_blocks(void) {
                 CHECK(amx_gemm_q(h, 1, x + i * k, k, y3, n, &g1) == AMX_OK, "%s gemm m=1", amx_type_name(t));
                 differ += bitwise_diff(y1 + i * n, y3, 1, n, n, n);
             }
-            CHECK(differ == 0, "%s: %lld outputs of rows multiplied alone differ from the m=%lld product",
-                  amx_type_name(t), (long long)differ, (long long)m);
+            CHECK(differ == 0, "%s k=%lld: %lld outputs of rows multiplied alone differ from the m=%lld product",
+                  amx_type_name(t), (long long)k, (long long)differ, (long long)m);
         }
         amx_weights_free(h);
         free(w);
@@ -318,6 +322,7 @@ int main(void) {
     test_quantizer();
     test_decode_prefetch_policy();
     test_extremes();
-    test_row_blocks();
+    test_row_blocks_k(4096);
+    test_row_blocks_k(8448);
     return test_finish("test_vnni_kq");
 }

@@ -59,8 +59,9 @@
 #define KQ_ACT_L2 ((int64_t)512 << 10)  /* activation bytes per row block */
 #define KQ_RB_MAX 128
 
-static int64_t row_block(const amx_weights *w, int64_t m) {
+static int64_t row_block(const amx_weights *w, const kq_family *f, int64_t m) {
     if (m <= KQ_MR) return m;
+    if (f->convert) return KQ_RB_MAX; /* convert_rows keeps a chunk's activations in L2 */
     int64_t rb = KQ_ACT_L2 / w->k / KQ_MR * KQ_MR;
     if (rb < KQ_MR) rb = KQ_MR;
     if (rb > KQ_RB_MAX) rb = KQ_RB_MAX;
@@ -83,41 +84,63 @@ static int64_t n_panel_groups(const amx_weights *w) {
  * do not depend on which path a row block takes. */
 #define KQ_KC 4
 #define KQ_CONV_MAX 4096
+
+/* Panel p's chunk of superblocks b0 .. b0 + nb - 1: converted into buf, then
+ * every tile of rows r0 .. r1 - 1 over it. */
+static void convert_chunk(const kq_family *f, const amx_weights *w, const act_q8K_view *a, float *y, int64_t ldy,
+                          int64_t r0, int64_t r1, int64_t p, int64_t b0, int64_t nb, uint8_t *buf) {
+    const int64_t left = w->n - 16 * p;
+    const uint8_t *panel = w->data + (size_t)p * (size_t)w->kb * f->psb;
+    for (int64_t b = 0; b < nb; b++) {
+        /* the chunk after this one into L2 (the panel comes from L3 or
+         * DRAM; without this M = 32 Q6_K lost a third of its speed) */
+        const uint8_t *next = panel + (size_t)(b0 + KQ_KC + b) * f->psb;
+        for (size_t off = 0; off < f->psb; off += 64) _mm_prefetch((const char *)(next + off), _MM_HINT_T1);
+        f->convert(panel + (size_t)(b0 + b) * f->psb, buf + b * f->conv_bytes);
+    }
+    for (int64_t r = r0; r < r1; r += KQ_MR) {
+        const int mr = (int)(r1 - r < KQ_MR ? r1 - r : KQ_MR);
+        const kq_tile t = {
+            .w = panel + (size_t)b0 * f->psb,
+            .kb = nb,
+            .q = a->q + r * w->k + b0 * QK_K,
+            .d = a->d + r * a->kb + b0,
+            .s = a->s + (size_t)(r * a->kb + b0) * Q8K_SUMS_BYTES,
+            .q_stride = w->k,
+            .d_stride = a->kb,
+            .s_stride = a->kb * Q8K_SUMS_BYTES,
+            .y = y + r * ldy + 16 * p,
+            .ldy = ldy,
+            .ncols = left < 16 ? (int)left : 16,
+            .cw = buf,
+            .first = b0 == 0,
+        };
+        f->tile_conv[mr](&t);
+    }
+}
+
+/* Where the row block's activations fit KQ_ACT_L2, each panel runs through
+ * all of K in turn (one sequential stream of weights). Where they do not
+ * (large K: the direct tiles' row blocks would shrink to fit, 32 rows at
+ * K = 14336, and the conversion would be paid 4 times as often), the item's
+ * panels take turns per chunk, so only a chunk's activations (1 KiB a row)
+ * need to stay in L2 across the panels. Zen 5, M = 512, N = 4096, K =
+ * 14336, one thread, 3 alternated runs: 32-row blocks -> 128-row blocks
+ * this way, Q2_K 0.53-0.55 -> 0.59-0.60 of the vpdpbusd peak, Q3_K
+ * 0.50-0.51 -> 0.59-0.61, Q6_K 0.40-0.41 -> 0.50; M = 32 and K = 4096
+ * unchanged. Chunk-major at K = 4096 too was 2-8% slower there than
+ * panel-major (one stream per panel), so it is for large K only. */
 static void convert_rows(const kq_family *f, const amx_weights *w, const act_q8K_view *a, float *y,
                          int64_t ldy, int64_t r0, int64_t r1, int64_t p0, int64_t p1) {
     _Alignas(64) uint8_t buf[KQ_KC * KQ_CONV_MAX];
-    for (int64_t p = p0; p < p1; p++) {
-        const int64_t left = w->n - 16 * p;
-        const uint8_t *panel = w->data + (size_t)p * (size_t)w->kb * f->psb;
-        for (int64_t b0 = 0; b0 < w->kb; b0 += KQ_KC) {
-            const int64_t nb = w->kb - b0 < KQ_KC ? w->kb - b0 : KQ_KC;
-            for (int64_t b = 0; b < nb; b++) {
-                /* the chunk after this one into L2 (the panel comes from L3 or
-                 * DRAM; without this M = 32 Q6_K lost a third of its speed) */
-                const uint8_t *next = panel + (size_t)(b0 + KQ_KC + b) * f->psb;
-                for (size_t off = 0; off < f->psb; off += 64) _mm_prefetch((const char *)(next + off), _MM_HINT_T1);
-                f->convert(panel + (size_t)(b0 + b) * f->psb, buf + b * f->conv_bytes);
-            }
-            for (int64_t r = r0; r < r1; r += KQ_MR) {
-                const int mr = (int)(r1 - r < KQ_MR ? r1 - r : KQ_MR);
-                const kq_tile t = {
-                    .w = panel + (size_t)b0 * f->psb,
-                    .kb = nb,
-                    .q = a->q + r * w->k + b0 * QK_K,
-                    .d = a->d + r * a->kb + b0,
-                    .s = a->s + (size_t)(r * a->kb + b0) * Q8K_SUMS_BYTES,
-                    .q_stride = w->k,
-                    .d_stride = a->kb,
-                    .s_stride = a->kb * Q8K_SUMS_BYTES,
-                    .y = y + r * ldy + 16 * p,
-                    .ldy = ldy,
-                    .ncols = left < 16 ? (int)left : 16,
-                    .cw = buf,
-                    .first = b0 == 0,
-                };
-                f->tile_conv[mr](&t);
-            }
-        }
+    if ((r1 - r0) * w->k <= KQ_ACT_L2) {
+        for (int64_t p = p0; p < p1; p++)
+            for (int64_t b0 = 0; b0 < w->kb; b0 += KQ_KC)
+                convert_chunk(f, w, a, y, ldy, r0, r1, p, b0, w->kb - b0 < KQ_KC ? w->kb - b0 : KQ_KC, buf);
+    } else {
+        for (int64_t b0 = 0; b0 < w->kb; b0 += KQ_KC)
+            for (int64_t p = p0; p < p1; p++)
+                convert_chunk(f, w, a, y, ldy, r0, r1, p, b0, w->kb - b0 < KQ_KC ? w->kb - b0 : KQ_KC, buf);
     }
 }
 
@@ -161,7 +184,7 @@ static void kq_compute(const amxq_plan *pl, const amx_weights *w, int64_t m, con
 
 void amxq_vnni_kq_plan(const amx_weights *w, const kq_family *f, int64_t m, const amxq_call_opts *opts,
                        amxq_plan *out) {
-    const int64_t rb = row_block(w, m);
+    const int64_t rb = row_block(w, f, m);
     *out = (amxq_plan){
         .kernel = m >= 1 && m <= 4 ? f->name_gemv[m] : f->name_gemm,
         .rows_block = rb,
