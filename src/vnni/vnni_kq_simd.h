@@ -49,7 +49,10 @@ typedef struct {
 KQ_INLINE kq_rows8 kq_rows8_of(const int8_t *q, int64_t stride) {
     const uintptr_t b = (uintptr_t)q;
     kq_rows8 rr = {b, b + 3 * (uintptr_t)stride, b + 6 * (uintptr_t)stride, stride};
-    __asm__("" : "+r"(rr.b0), "+r"(rr.b3), "+r"(rr.b6), "+r"(rr.s));
+    /* The vpdpbusd asm below reads memory that its operands do not name;
+     * this barrier (the asm statements depend on its outputs) orders them
+     * after every store the compiler knows of, such as the activations'. */
+    __asm__("" : "+r"(rr.b0), "+r"(rr.b3), "+r"(rr.b6), "+r"(rr.s) : : "memory");
     return rr;
 }
 
