@@ -105,6 +105,25 @@ KQ_INLINE void q2_tile(const kq_tile *t, const int mr) {
     kq_store(t, acc, mr);
 }
 
+/* The 64 lines of one converted superblock (q2_convert, q3_convert: line
+ * 4g + l, the group scale already in the bytes) against the mr rows of
+ * activations at qa: even groups add to s0, odd groups to s1 (two chains
+ * 32 vpdpbusd deep, not 64; the caller adds them, exactly). */
+KQ_INLINE void kq_conv_sums(const uint8_t *cw, const int8_t *qa, int64_t q_stride, const int mr, __m512i *s0,
+                            __m512i *s1) {
+    const kq_rows8 rr = kq_rows8_of(qa, q_stride);
+#pragma GCC unroll 16
+    for (int g = 0; g < 16; g++)
+#pragma GCC unroll 4
+        for (int l = 0; l < 4; l++) {
+            const __m512i v = _mm512_load_si512(cw + 64 * (4 * g + l));
+            for (int r = 0; r < mr; r++) {
+                if (g % 2) s1[r] = kq_dpbusd_row8(s1[r], v, &rr, r, 16 * g + 4 * l);
+                else s0[r] = kq_dpbusd_row8(s0[r], v, &rr, r, 16 * g + 4 * l);
+            }
+        }
+}
+
 /* The converted path (row blocks of more than 8 rows, vnni_kq.c): line
  * 4g + l of a converted superblock holds u = sc_g q (0..45, the column's
  * scale folded in, as the AMX unpack does), so a row's superblock is 64
@@ -132,7 +151,7 @@ static void q2_convert(const uint8_t *p, uint8_t *out) {
 #define Q2K_CONV_BYTES 4096
 
 /* The converted tile: weights from t->cw (q2_convert), float sums continued
- * from y; even and odd groups in two chains per row, added exactly. */
+ * from y. */
 KQ_INLINE void q2_conv_tile(const kq_tile *t, const int mr) {
     __m512 acc[KQ_MR];
     const __mmask16 km = (__mmask16)((1u << t->ncols) - 1u);
@@ -149,17 +168,7 @@ KQ_INLINE void q2_conv_tile(const kq_tile *t, const int mr) {
             for (int r = 0; r < mr; r++)
                 mi[r] = _mm512_dpwssd_epi32(mi[r], mnp, kq_bcast32(t->s + r * t->s_stride + b * Q8K_SUMS_BYTES + 16 + 4 * pp));
         }
-        const kq_rows8 rr = kq_rows8_of(qa, t->q_stride);
-#pragma GCC unroll 16
-        for (int g = 0; g < 16; g++)
-#pragma GCC unroll 4
-            for (int l = 0; l < 4; l++) {
-                const __m512i v = _mm512_load_si512(cw + 64 * (4 * g + l));
-                for (int r = 0; r < mr; r++) {
-                    if (g % 2) s1[r] = kq_dpbusd_row8(s1[r], v, &rr, r, 16 * g + 4 * l);
-                    else s0[r] = kq_dpbusd_row8(s0[r], v, &rr, r, 16 * g + 4 * l);
-                }
-            }
+        kq_conv_sums(cw, qa, t->q_stride, mr, s0, s1);
         const __m512 dw = kq_load_fp16x16(p + Q2K_OFF_D);
         const __m512 dm = kq_load_fp16x16(p + Q2K_OFF_DMIN);
         for (int r = 0; r < mr; r++) {
@@ -307,8 +316,7 @@ KQ_INLINE void q3_tile(const kq_tile *t, const int mr) {
 }
 
 /* The converted tile: weights from t->cw (q3_convert), float sums continued
- * from y. Each row sums even and odd groups in two chains (32 vpdpbusd
- * deep, not 64), added exactly at the end. */
+ * from y. */
 KQ_INLINE void q3_conv_tile(const kq_tile *t, const int mr) {
     __m512 acc[KQ_MR];
     const __mmask16 km = (__mmask16)((1u << t->ncols) - 1u);
@@ -321,17 +329,7 @@ KQ_INLINE void q3_conv_tile(const kq_tile *t, const int mr) {
             s0[r] = q3_bias128(t->s + r * t->s_stride + b * Q8K_SUMS_BYTES);
             s1[r] = _mm512_setzero_si512();
         }
-        const kq_rows8 rr = kq_rows8_of(qa, t->q_stride);
-#pragma GCC unroll 16
-        for (int g = 0; g < 16; g++)
-#pragma GCC unroll 4
-            for (int l = 0; l < 4; l++) {
-                const __m512i v = _mm512_load_si512(cw + 64 * (4 * g + l));
-                for (int r = 0; r < mr; r++) {
-                    if (g % 2) s1[r] = kq_dpbusd_row8(s1[r], v, &rr, r, 16 * g + 4 * l);
-                    else s0[r] = kq_dpbusd_row8(s0[r], v, &rr, r, 16 * g + 4 * l);
-                }
-            }
+        kq_conv_sums(cw, qa, t->q_stride, mr, s0, s1);
         const __m512 dn = _mm512_mul_ps(kq_load_fp16x16(t->w + (size_t)b * Q3K_PSB + Q3K_OFF_D), _mm512_set1_ps(-1.0f));
         for (int r = 0; r < mr; r++)
             acc[r] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0[r], s1[r])), dn),
