@@ -144,7 +144,10 @@ amxq_call_opts amxq_call_opts_of(const amx_weights *w, const amx_gemm_opts *o) {
                             .kq_decode_prefetch = amxq_tuning_get()->kq_decode_prefetch,
                             .panel_decode_prefetch = amxq_tuning_get()->panel_decode_prefetch,
                             .avx512_bf16 = amxq_cpu_avx512_bf16(),
-                            .amx_bf16 = amxq_cpu_amx_bf16()};
+                            .amx_bf16 = amxq_cpu_amx_bf16(),
+                            .amx_rows_block = amxq_tuning_get()->amx_rows_block,
+                            .amx_a_l2_kib = amxq_tuning_get()->amx_a_l2_kib,
+                            .amx_inner_units = amxq_tuning_get()->amx_inner_units};
 }
 #define call_opts amxq_call_opts_of
 

@@ -51,6 +51,13 @@ struct amx_weights {
 
 /* Per-call options as the kernels see them, resolved from amx_gemm_opts and
  * the handle's defaults. */
+/* The AMX blocking's defaults (tuning.c chooses, tiles/amx_common.h explains):
+ * rows per work item, activation KiB per K chunk in L2; and the largest row
+ * block (the tile driver's stack buffer of its fp32 sums). */
+#define AMX_ROWS_BLOCK_DEFAULT 256
+#define AMX_ROWS_BLOCK_MAX 512
+#define AMX_A_L2_KIB_DEFAULT 1024
+
 typedef struct {
     int32_t amx_min_m; /* AMX rows: m >= amx_min_m runs on tiles */
     int32_t kq_decode_prefetch; /* 256-element VNNI kernels prefetch at m = 1 (tuning.c) */
@@ -59,6 +66,9 @@ typedef struct {
                             it is not turned off (cpu.c); BF16 kernels fall
                             back to FMA otherwise */
     int32_t amx_bf16;    /* 1 where tiles run TDPBF16PS (AMX-BF16) */
+    /* AMX blocking (tuning.c): rows per work item at most, activation KiB a
+     * K chunk keeps in L2, units per inner step (0: the whole chunk) */
+    int32_t amx_rows_block, amx_a_l2_kib, amx_inner_units;
 } amxq_call_opts;
 
 typedef struct amxq_plan amxq_plan;
@@ -89,6 +99,9 @@ struct amxq_plan {
     const void *impl;        /* the family descriptor compute runs with */
     int32_t prefetch_m1;     /* software prefetch at m = 1 (from amxq_call_opts) */
     amxq_item_order order;   /* how items map to rectangles */
+    /* Tile plans: K units (blocks, superblocks or K steps) per chunk that a
+     * work item unpacks at once, and per inner step over its row blocks. */
+    int64_t k_units_block, k_units_inner;
 };
 
 /* Balanced contiguous split of n items over nth workers. */

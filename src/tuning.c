@@ -49,10 +49,35 @@
  *
  * AMXQ_DECODE_PREFETCH=0|1 overrides the choice (to measure it on a new
  * machine, and so the tests run both paths anywhere).
+ *
+ * AMX blocking (src/tiles/amx_common.h): work items of up to 256 activation
+ * rows x one weight panel, panels fastest, K cut so that a row block's
+ * activations over a chunk stay within 1 MiB (of a 2 MiB L2), every inner
+ * step the whole chunk. The same on every CPU with AMX so far: the figures
+ * behind it come from two Intel Xeon KVM guests with 2 MiB of L2 per core.
+ *   - Family 6 model 167, plain int8 GEMM probes (M = 512, N = K = 4096,
+ *     one core): 256 rows held in L2 1.97 TOPS, 128 rows 1.94, 512 rows 1.39,
+ *     every row streaming past each panel 1.38-1.46.
+ *   - Family 6 model 207 (Emerald Rapids), `amxq-bench --types Q4_0,Q4_1,
+ *     Q8_0,Q4_K,Q5_K,Q6_K,IQ4_XS --m 512 --threads 1,2 --peers none
+ *     --variant amx` on the three model shapes, two runs of each order
+ *     alternated (a shared host: its TDPBSSD probe read 1.97 and 4.6 TOPS
+ *     in different runs): against the previous order (one panel held, every
+ *     row streaming past it) the K-quants at 4096x14336 on one thread went
+ *     from 198-305 to 285-538 GOPS (best of two runs 1.5-2.3x). Per shape,
+ *     the geometric mean over the 7 types of the best-of-two ratios was
+ *     1.16 (4096x4096), 1.12 (14336x4096) and 1.48 (4096x14336) on one
+ *     thread, 0.92, 1.03 and 1.15 on two; single cells ranged 0.64-2.3x,
+ *     much of it the host's noise. Row blocks of 64, 128
+ *     and 512, budgets of 512 KiB and 2 MiB and inner steps of 2, 4 and 8
+ *     units were tried there in one run each; none stood out of the noise.
+ * AMXQ_AMX_BLOCKING=rows,kib[,inner] overrides it (rows a multiple of 32,
+ * 32..512), to measure on a new machine and to test the chunked paths.
  */
 #include "tuning.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__)
@@ -61,6 +86,19 @@
 
 static amxq_tuning g_tuning;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+/* AMXQ_AMX_BLOCKING=rows,kib[,inner]: the AMX blocking, to measure it on a
+ * new machine and so the tests run the chunked paths anywhere. */
+static void amx_blocking_env(void) {
+    const char *env = getenv("AMXQ_AMX_BLOCKING");
+    if (!env) return;
+    int rows = 0, kib = 0, inner = 0;
+    const int got = sscanf(env, "%d,%d,%d", &rows, &kib, &inner);
+    if (got < 2 || rows < 32 || rows > AMX_ROWS_BLOCK_MAX || rows % 32 || kib < 1 || inner < 0) return;
+    g_tuning.amx_rows_block = rows;
+    g_tuning.amx_a_l2_kib = kib;
+    g_tuning.amx_inner_units = got == 3 ? inner : 0;
+}
 
 static void choose(void) {
     unsigned family = 0, vendor_amd = 0, vendor_intel = 0;
@@ -75,20 +113,29 @@ static void choose(void) {
         if (family == 0xf) family += (a >> 20) & 0xff;
     }
 #endif
+    int kq = 1, panel = 0;
+    const char *basis = "other CPUs: software prefetch at m = 1 for K-quants (not measured on this CPU)";
     if (vendor_amd && family >= 0x17 && family <= 0x19) {
-        g_tuning = (amxq_tuning){0, 0, "AMD family 23-25 (Zen 1-4): hardware prefetchers keep up at m = 1"};
+        kq = 0;
+        basis = "AMD family 23-25 (Zen 1-4): hardware prefetchers keep up at m = 1";
     } else if (vendor_amd && family == 0x1a) {
-        g_tuning = (amxq_tuning){1, 0, "AMD family 26 (Zen 5): measured faster with software prefetch at m = 1"};
+        basis = "AMD family 26 (Zen 5): measured faster with software prefetch at m = 1";
     } else if (vendor_intel) {
-        g_tuning = (amxq_tuning){1, 1, "Intel: measured faster with software prefetch at m = 1 (family 6 model 207)"};
-    } else {
-        g_tuning = (amxq_tuning){1, 0, "other CPUs: software prefetch at m = 1 for K-quants (not measured on this CPU)"};
+        panel = 1;
+        basis = "Intel: measured faster with software prefetch at m = 1 (family 6 model 207)";
     }
+    g_tuning = (amxq_tuning){.kq_decode_prefetch = kq,
+                             .panel_decode_prefetch = panel,
+                             .amx_rows_block = AMX_ROWS_BLOCK_DEFAULT,
+                             .amx_a_l2_kib = AMX_A_L2_KIB_DEFAULT,
+                             .amx_inner_units = 0,
+                             .basis = basis};
     const char *env = getenv("AMXQ_DECODE_PREFETCH");
     if (env && (env[0] == '0' || env[0] == '1') && env[1] == '\0') {
         g_tuning.kq_decode_prefetch = g_tuning.panel_decode_prefetch = env[0] == '1';
         g_tuning.basis = env[0] == '1' ? "AMXQ_DECODE_PREFETCH=1" : "AMXQ_DECODE_PREFETCH=0";
     }
+    amx_blocking_env();
 }
 
 const amxq_tuning *amxq_tuning_get(void) {

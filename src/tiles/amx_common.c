@@ -53,6 +53,39 @@ static void flush_counts(void) {}
 static int scratch_refused(void) { return 0; }
 #endif
 
+/* ---- the plan ------------------------------------------------------------- */
+
+void amxq_tile_plan(const amx_weights *w, int64_t m, const amxq_call_opts *o, const amx_kernel *k, const char *kernel,
+                    amxq_compute_fn compute, const void *impl, amxq_plan *out) {
+    /* rows: m rounded up to whole 32-row blocks, at most the tuned row block */
+    int64_t rows = o->amx_rows_block >= 32 && o->amx_rows_block <= AMX_ROWS_BLOCK_MAX ? o->amx_rows_block
+                                                                                      : AMX_ROWS_BLOCK_DEFAULT;
+    rows -= rows % 32;
+    const int64_t m32 = (m + 31) / 32 * 32;
+    if (m32 < rows) rows = m32;
+    /* K chunk: the row block's activations over it within the L2 budget, its
+     * unpacked panel within the scratch; then even chunks */
+    const size_t budget = (size_t)(o->amx_a_l2_kib > 0 ? o->amx_a_l2_kib : AMX_A_L2_KIB_DEFAULT) << 10;
+    int64_t chunk = (int64_t)(budget / ((size_t)rows * k->a_unit_bytes));
+    if (chunk > (int64_t)(AMX_SCRATCH_MAX / k->unit_bytes)) chunk = (int64_t)(AMX_SCRATCH_MAX / k->unit_bytes);
+    if (chunk < 1) chunk = 1;
+    if (chunk > k->units) chunk = k->units;
+    const int64_t nchunks = (k->units + chunk - 1) / chunk;
+    chunk = (k->units + nchunks - 1) / nchunks;
+    const int64_t inner = o->amx_inner_units > 0 && o->amx_inner_units < chunk ? o->amx_inner_units : chunk;
+    *out = (amxq_plan){
+        .kernel = kernel,
+        .rows_block = rows,
+        .cols_block = AMX_PANEL,
+        .n_items = amx_panels(w) * ((m + rows - 1) / rows),
+        .compute = compute,
+        .impl = impl,
+        .order = AMXQ_ITEMS_COLS_FASTEST,
+        .k_units_block = chunk,
+        .k_units_inner = inner,
+    };
+}
+
 /* ---- the driver ------------------------------------------------------------ */
 
 /* Rows [0, rows) of acc (16 floats each) to y, the first `cols` columns. */
@@ -61,48 +94,62 @@ static void store_rows(const float *acc, int64_t rows, float *y, int64_t ldy, in
     for (int64_t r = 0; r < rows; r++) _mm512_mask_storeu_ps(y + r * ldy, k, _mm512_load_ps(acc + 16 * r));
 }
 
-void amxq_tile_drive(const amx_kernel *k, const void *ctx, const amx_weights *w, int64_t m, float *y, int64_t ldy,
-               int64_t item0, int64_t item1) {
+/* The sums of an earlier K chunk back from y (the other columns zero). */
+static void load_rows(float *acc, int64_t rows, const float *y, int64_t ldy, int cols) {
+    const __mmask16 k = (__mmask16)((1u << cols) - 1u);
+    for (int64_t r = 0; r < rows; r++) _mm512_store_ps(acc + 16 * r, _mm512_maskz_loadu_ps(k, y + r * ldy));
+}
+
+void amxq_tile_drive(const amx_kernel *k, const amxq_plan *plan, const void *ctx, const amx_weights *w, int64_t m,
+                     float *y, int64_t ldy, int64_t item0, int64_t item1) {
     if (item1 <= item0) return;
-    const int64_t mchunks = (m + AMX_M_CHUNK - 1) / AMX_M_CHUNK;
-    int64_t chunk = (int64_t)(AMX_SCRATCH_MAX / k->unit_bytes);
-    if (chunk > k->units) chunk = k->units;
+    const int64_t panels = amx_panels(w), rb_rows = plan->rows_block;
+    int64_t chunk = plan->k_units_block, inner = plan->k_units_inner;
     _Alignas(64) uint8_t fallback[AMX_FALLBACK_BYTES];
     uint8_t *ub = scratch_get((size_t)chunk * k->unit_bytes);
     if (!ub) {
         ub = fallback;
         chunk = (int64_t)(sizeof fallback / k->unit_bytes);
+        if (inner > chunk) inner = chunk;
     }
-    _Alignas(64) float acc[AMX_M_CHUNK * 16];
+    _Alignas(64) float acc[AMX_ROWS_BLOCK_MAX * 16];
 
     amxq_tilecfg cfg, want;
     k->config(&cfg, k->m_block);
     amxq_tile_begin(&cfg);
-    int64_t held_p = -1, held_u0 = -1; /* what ub holds */
-    for (int64_t it = item0; it < item1; it++) {
-        const int64_t p = it / mchunks, r0 = it % mchunks * AMX_M_CHUNK;
-        const int64_t r1 = r0 + AMX_M_CHUNK < m ? r0 + AMX_M_CHUNK : m;
-        memset(acc, 0, (size_t)(r1 - r0) * 16 * sizeof(float));
+    for (int64_t it = item0; it < item1;) {
+        /* the run of panels [p0, p1) of row block rb in this range */
+        const int64_t rb = it / panels, p0 = it % panels;
+        const int64_t p1 = p0 + (item1 - it) < panels ? p0 + (item1 - it) : panels;
+        const int64_t r0 = rb * rb_rows, r1 = r0 + rb_rows < m ? r0 + rb_rows : m;
         for (int64_t u0 = 0; u0 < k->units; u0 += chunk) {
             const int64_t u1 = u0 + chunk < k->units ? u0 + chunk : k->units;
-            if (held_p != p || held_u0 != u0) {
+            for (int64_t p = p0; p < p1; p++) {
+                const int64_t left = w->n - p * AMX_PANEL;
+                const int cols = left < AMX_PANEL ? (int)left : AMX_PANEL;
+                float *yo = y + r0 * ldy + p * AMX_PANEL;
+                if (u0 == 0)
+                    memset(acc, 0, (size_t)(r1 - r0) * 16 * sizeof(float));
+                else
+                    load_rows(acc, r1 - r0, yo, ldy, cols);
                 k->unpack(ctx, p, u0, u1, ub);
                 AMX_COUNT(unpacks, 1);
-                held_p = p;
-                held_u0 = u0;
-            }
-            for (int64_t r = r0; r < r1; r += k->m_block) {
-                const int rows = (int)(r1 - r < k->m_block ? r1 - r : k->m_block);
-                k->config(&want, rows);
-                if (memcmp(&want, &cfg, sizeof cfg) != 0) {
-                    cfg = want;
-                    amxq_tile_loadconfig(&cfg);
+                for (int64_t s0 = u0; s0 < u1; s0 += inner) {
+                    const int64_t s1 = s0 + inner < u1 ? s0 + inner : u1;
+                    for (int64_t r = r0; r < r1; r += k->m_block) {
+                        const int rows = (int)(r1 - r < k->m_block ? r1 - r : k->m_block);
+                        k->config(&want, rows);
+                        if (memcmp(&want, &cfg, sizeof cfg) != 0) {
+                            cfg = want;
+                            amxq_tile_loadconfig(&cfg);
+                        }
+                        k->run(ctx, ub + (size_t)(s0 - u0) * k->unit_bytes, s0, s1, r, rows, acc + (r - r0) * 16);
+                    }
                 }
-                k->run(ctx, ub, u0, u1, r, rows, acc + (r - r0) * 16);
+                store_rows(acc, r1 - r0, yo, ldy, cols);
             }
         }
-        const int64_t left = w->n - p * AMX_PANEL;
-        store_rows(acc, r1 - r0, y + r0 * ldy + p * AMX_PANEL, ldy, left < AMX_PANEL ? (int)left : AMX_PANEL);
+        it += p1 - p0;
     }
     amxq_tile_end();
     flush_counts();

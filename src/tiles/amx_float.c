@@ -57,7 +57,7 @@ static void bf16_config(amxq_tilecfg *c, int rows) {
 /* The panels are already tile-ready: "unpacking" a K range is a plain copy
  * into the driver's per-thread scratch, which keeps the shared driver's one
  * interface (amx_common.h) and costs 2 zmm ops per 64 bytes, once per item
- * (shared by its four 16-row blocks). */
+ * and K chunk (shared by the row block's 16-row blocks). */
 static void bf16_unpack(const void *ctx, int64_t p, int64_t u0, int64_t u1, uint8_t *dst) {
     const float_ctx *c = ctx;
     memcpy(dst, c->w->data + (size_t)p * c->panel_bytes + (size_t)u0 * B_TILE_BYTES,
@@ -87,26 +87,31 @@ struct amx_float_kind {
 };
 const amx_float_kind amxq_amx_float_bf16 = {&amxq_vnni_float_bf16, "amx_gemm_bf16_16x16"};
 
+static amx_kernel bf16_kernel(const amx_weights *w) {
+    return (amx_kernel){.m_block = 16, .units = float_kp(w->k) / K_STEP, .unit_bytes = B_TILE_BYTES,
+                        .a_unit_bytes = 2 * K_STEP, .config = bf16_config, .unpack = bf16_unpack, .run = bf16_run};
+}
+
 static void bf16_tile_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
                               int64_t ldy, int64_t item0, int64_t item1) {
-    (void)p;
     const float_ctx c = {
         .w = w,
         .panel_bytes = float_panel_bytes(w->k),
         .x = ws,
         .x_stride = act_float_row_bytes(1, w->k),
     };
-    const amx_kernel k = {.m_block = 16, .units = float_kp(w->k) / K_STEP, .unit_bytes = B_TILE_BYTES,
-                          .config = bf16_config, .unpack = bf16_unpack, .run = bf16_run};
-    amxq_tile_drive(&k, &c, w, m, y, ldy, item0, item1);
+    const amx_kernel k = bf16_kernel(w);
+    amxq_tile_drive(&k, p, &c, w, m, y, ldy, item0, item1);
 }
 
 void amxq_amx_float_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
     const amx_float_kind *kind = w->impl;
     if (w->type != AMX_TYPE_BF16) amxq_type_unreachable("amxq_amx_float_select", w->type);
     /* without AMX-BF16 (CPUID.7.0:EDX bit 22) the tiles cannot multiply bf16 */
-    if (opts->amx_bf16 && amx_use_tiles(w, m, opts))
-        amx_tile_plan(w, m, kind->name, bf16_tile_compute, kind, out);
-    else
+    if (opts->amx_bf16 && amx_use_tiles(w, m, opts)) {
+        const amx_kernel k = bf16_kernel(w);
+        amxq_tile_plan(w, m, opts, &k, kind->name, bf16_tile_compute, kind, out);
+    } else {
         amxq_vnni_float_plan(w, kind->vnni, m, opts, out);
+    }
 }

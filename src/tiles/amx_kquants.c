@@ -18,7 +18,7 @@
  * straight from it; d per (row, superblock); the Q4_K/Q5_K record's per-32
  * sums for the mins.
  *
- * Unpack, once per panel and call (amx_common.h): every weight is multiplied
+ * Unpack, once per panel and row block (amx_common.h): every weight is multiplied
  * by its sub-block scale, p = sc * q (Q4_K 0..945, Q5_K 0..1953; Q6_K
  * sc * (q - 32) and IQ4_XS (ls - 32) * value, |p| <= 4096), and split
  * p = 128 * hi + lo with lo in 0..127 and hi in -32..32: two int8 planes in
@@ -27,8 +27,9 @@
  * for vpdpwssd) of the 16 columns: 8,576 bytes (Q6_K, IQ4_XS 8,256). A
  * 64-byte plane pair costs 10 (Q4_K) to 16 (Q6_K) vector ops (the nibbles or
  * 6-bit values, vpmaddubsw by the column scale, even and odd bytes, two
- * blends for lo and hi), shared by all M / 32 row blocks: at M = 512 that is
- * 20-33 ALU ops per 16 x 16 tile and superblock (amxq-amx-mix).
+ * blends for lo and hi), shared by the 32-row blocks of a work item's row
+ * block (up to 8): 28-70 ALU ops per 16 x 16 tile and superblock at
+ * M >= 256 (amxq-amx-mix counts them).
  *
  * Tiles: 2 A (rows 0-15, 16-31) + 2 B (lo, hi) + 4 C (each A x each plane):
  * a 32 x 16 output block. Per 64-K step: 4 tile loads, 4 full TDPBSSD
@@ -434,26 +435,34 @@ AMX_KQ_KIND(q5_K, EPI_MINS)
 AMX_KQ_KIND(q6_K, EPI_PLAIN)
 AMX_KQ_KIND(iq4_xs, EPI_PLAIN)
 
+/* The tile kernel of a handle (the plan's and the compute's geometry). */
+static amx_kernel kq_kernel(const amx_weights *w, const amx_kq_kind *kind) {
+    /* planes and d, then dmin and the min pairs (4 for Q4_K / Q5_K, 8 for Q2_K) */
+    const size_t unit = kind->epi == EPI_Q2 ? U_MNP + 8 * 64 : kind->epi == EPI_MINS ? U_MNP + 4 * 64 : U_DMIN;
+    return (amx_kernel){.m_block = 32, .units = w->kb, .unit_bytes = unit, .a_unit_bytes = QK_K,
+                        .config = kq_config, .unpack = kind->unpack, .run = tile_run};
+}
+
 static void kq_tile_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
                             int64_t ldy, int64_t item0, int64_t item1) {
     const amx_kq_kind *kind = p->impl;
+    const amx_kernel k = kq_kernel(w, kind);
     const kq_ctx c = {
         .w = w,
         .epi = kind->epi,
         .psb = amxq_kq_psb_bytes(w->type),
-        /* planes and d, then dmin and the min pairs (4 for Q4_K / Q5_K, 8 for Q2_K) */
-        .unit = kind->epi == EPI_Q2 ? U_MNP + 8 * 64 : kind->epi == EPI_MINS ? U_MNP + 4 * 64 : U_DMIN,
+        .unit = k.unit_bytes,
         .a = amxq_act_q8K_layout((void *)ws, m, w->k),
     };
-    const amx_kernel k = {.m_block = 32, .units = w->kb, .unit_bytes = c.unit, .config = kq_config,
-                          .unpack = kind->unpack, .run = tile_run};
-    amxq_tile_drive(&k, &c, w, m, y, ldy, item0, item1);
+    amxq_tile_drive(&k, p, &c, w, m, y, ldy, item0, item1);
 }
 
 void amxq_amx_kq_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
     const amx_kq_kind *kind = w->impl;
-    if (amx_use_tiles(w, m, opts))
-        amx_tile_plan(w, m, kind->name, kq_tile_compute, kind, out);
-    else
+    if (amx_use_tiles(w, m, opts)) {
+        const amx_kernel k = kq_kernel(w, kind);
+        amxq_tile_plan(w, m, opts, &k, kind->name, kq_tile_compute, kind, out);
+    } else {
         amxq_vnni_kq_plan(w, kind->vnni, m, opts, out);
+    }
 }

@@ -8,7 +8,7 @@
  * 64-byte aligned with a 64-byte multiple stride, so A tiles load straight
  * from it (16 rows x 32 bytes, one block).
  *
- * Unpack, once per panel and call (amx_common.h): each block becomes one
+ * Unpack, once per panel and row block (amx_common.h): each block becomes one
  * tile-ready record of 576 bytes (Q4_1, Q5_1: 640): the 8 x 64-byte B tile of
  * signed weights in VNNI order (row v = K 4v..4v+3 of the 16 columns; Q4_0
  * q - 8, Q4_1 q, Q8_0 the stored byte XOR 0x80, IQ4_NL the table value of
@@ -18,7 +18,8 @@
  * integer sum(w * a) directly: Q8_0 could load its tiles from the panel as
  * they are (weight + 128) with TDPBSUD, but then every output row of every
  * block needs the -128 sum(a) correction in the epilogue (+1 op on 3), while
- * the XOR costs 8 ops per block and panel, shared by all M / 16 row blocks.
+ * the XOR costs 8 ops per block and panel, shared by the 16-row blocks of a
+ * work item's row block.
  *
  * Per block the scales (fp16 per 32 weights, per 32 activations) force the
  * sums out of the tiles, so a TDP is 16 x 16 x 32 (8,192 MACs, half a full
@@ -35,7 +36,7 @@
  * 2 tile loads, 1 store, 1 TILEZERO (per 1,000 MACs: 0.122, 0.244, 0.122,
  * 0.122) and 3 vector ALU ops per output row (Q4_1: 4): 48 (64) ALU and 33
  * (50) memory ops per tile and block, as amxq-amx-mix counts them at
- * M = 512, N = K = 4096, where the unpack adds 0.3-0.7 ALU ops. ggml's
+ * M = 512, N = K = 4096, where the unpack adds 0.6-1.8 ALU ops. ggml's
  * 2-2-4 scheme (tech_brief 1.5) issues the same TDPs with half the tile
  * loads but keeps its sums in memory: a load and a store of the output row
  * per block on top (~64 memory ops), and B unpacked again for every 32 rows.
@@ -233,6 +234,11 @@ AMX_LEGACY_KIND(q5_1)
 AMX_LEGACY_KIND(q8_0)
 AMX_LEGACY_KIND(iq4_nl)
 
+static amx_kernel legacy_kernel(const amx_weights *w, const amx_legacy_kind *kind) {
+    return (amx_kernel){.m_block = 16, .units = w->kb, .unit_bytes = rec_bytes(w->type), .a_unit_bytes = 32,
+                        .config = legacy_config, .unpack = kind->unpack, .run = kind->run};
+}
+
 static void legacy_tile_compute(const amxq_plan *p, const amx_weights *w, int64_t m, const void *ws, float *y,
                                 int64_t ldy, int64_t item0, int64_t item1) {
     const amx_legacy_kind *kind = p->impl;
@@ -248,15 +254,16 @@ static void legacy_tile_compute(const amxq_plan *p, const amx_weights *w, int64_
         .qs_stride = l.qs_stride,
         .kb_stride = l.kb_stride,
     };
-    const amx_kernel k = {.m_block = 16, .units = w->kb, .unit_bytes = c.rec, .config = legacy_config,
-                          .unpack = kind->unpack, .run = kind->run};
-    amxq_tile_drive(&k, &c, w, m, y, ldy, item0, item1);
+    const amx_kernel k = legacy_kernel(w, kind);
+    amxq_tile_drive(&k, p, &c, w, m, y, ldy, item0, item1);
 }
 
 void amxq_amx_legacy_select(const amx_weights *w, int64_t m, const amxq_call_opts *opts, amxq_plan *out) {
     const amx_legacy_kind *kind = w->impl;
-    if (amx_use_tiles(w, m, opts))
-        amx_tile_plan(w, m, kind->name, legacy_tile_compute, kind, out);
-    else
+    if (amx_use_tiles(w, m, opts)) {
+        const amx_kernel k = legacy_kernel(w, kind);
+        amxq_tile_plan(w, m, opts, &k, kind->name, legacy_tile_compute, kind, out);
+    } else {
         amxq_vnni_legacy_plan(w, kind->vnni, m, opts, out);
+    }
 }
