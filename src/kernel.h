@@ -55,7 +55,7 @@ struct amx_weights {
  * rows per work item, activation KiB per K chunk in L2; and the largest row
  * block (the tile driver's stack buffer of its fp32 sums). */
 #define AMX_ROWS_BLOCK_DEFAULT 256
-#define AMX_ROWS_BLOCK_MAX 512
+#define AMX_ROWS_BLOCK_MAX 256
 #define AMX_A_L2_KIB_DEFAULT 1024
 
 typedef struct {

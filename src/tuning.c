@@ -70,9 +70,10 @@
  *     thread, 0.92, 1.03 and 1.15 on two; single cells ranged 0.64-2.3x,
  *     much of it the host's noise. Row blocks of 64, 128
  *     and 512, budgets of 512 KiB and 2 MiB and inner steps of 2, 4 and 8
- *     units were tried there in one run each; none stood out of the noise.
+ *     units were tried there in one run each; none stood out of the noise
+ *     (so the driver's stack buffer stops at 256 rows, 16 KiB of sums).
  * AMXQ_AMX_BLOCKING=rows,kib[,inner] overrides it (rows a multiple of 32,
- * 32..512), to measure on a new machine and to test the chunked paths.
+ * 32..256), to measure on a new machine and to test the chunked paths.
  */
 #include "tuning.h"
 
