@@ -43,6 +43,20 @@
  * unpacking, twice the bytes) runs at the same speed as Q4_0, so weights are
  * not converted to a byte buffer first.
  *
+ * Q5_0 and Q5_1 prefill converts instead: their fifth bits cost a mask
+ * load and a masked add per weight vector on top of Q4_0's nibble split, so
+ * a work item with more than one row quad decodes its panels CONV_KC blocks
+ * at a time into the VNNI rows (16 KiB, L1) and runs every row quad over
+ * that chunk, the float sums passing through y between chunks (the same
+ * bytes, integers and float operations as the direct tile, so the same
+ * bits). Measured on one Zen 4 core (family 25 model 17, KVM guest),
+ * amxq-bench M = 512, one thread, medians of 3-7 runs alternated with the
+ * direct tiles, GOPS direct -> converted: 4096x4096 Q5_0 242 -> 241, Q5_1
+ * 221 -> 229; 14336x4096 Q5_0 213 -> 236, Q5_1 227 -> 247; 4096x14336 Q5_0
+ * 207 -> 211, Q5_1 203 -> 219 (two threads at 14336x4096: Q5_0 383 -> 466,
+ * three runs). Q4_0, Q4_1 and IQ4_NL decode in 1-3 ops per vector (Q8_0
+ * none) and stay direct; converting them was not measured.
+ *
  * Decode (m <= 4): one tile of all m rows per panel (16 columns), so the
  * weights stream exactly once, front to back as one sequential run per
  * thread (a work item is one panel); the hardware prefetcher follows that
@@ -95,7 +109,19 @@ typedef struct {
     int ncols;            /* valid columns, 1 .. 16 * NV */
     const uint8_t *next;  /* panels to prefetch into L2 along the way, or NULL */
     int next_nv;          /* how many */
+    int64_t b0;           /* the panel block of the tile's first block (aq, ad, aux start there) */
+    const uint8_t *cw;    /* converted tiles: the VNNI rows of blocks b0.. (CONV_BLOCK bytes each,
+                             conv_panel bytes per panel) */
+    size_t conv_panel;
+    int first;            /* 0: the float sums continue from y (a later K chunk) */
 } tile_args;
+
+/* Converted prefill (Q5_0, Q5_1): a work item decodes each block of its
+ * panels once, CONV_KC blocks at a time, into the 8 VNNI rows the direct
+ * tile would build (conv_rows), and every row quad of the item runs over
+ * that chunk; see the top of the file. */
+#define CONV_BLOCK 512 /* 8 VNNI rows of 64 bytes */
+#define CONV_KC 16     /* blocks per chunk: 2 panels x 16 x 512 B = 16 KiB, L1 */
 
 ALWAYS_INLINE __m512i bcast4(const int8_t *p) {
     int32_t v;
@@ -104,7 +130,7 @@ ALWAYS_INLINE __m512i bcast4(const int8_t *p) {
 }
 
 /* One tile: MR rows x NV panels over all blocks. T is the weight type. */
-ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile_args *a) {
+ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const int CONV, const tile_args *a) {
     const legacy_geom g = legacy_geometry(T, a->kb);
     const int has_min = T == AMX_TYPE_Q4_1 || T == AMX_TYPE_Q5_1; /* m * s instead of a compensation */
     const int q5 = T == AMX_TYPE_Q5_0 || T == AMX_TYPE_Q5_1;
@@ -112,20 +138,25 @@ ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile
     const __m512i iq4 = T == AMX_TYPE_IQ4_NL ? kq_iq4_table() : _mm512_setzero_si512();
     __m512 facc[MR_MAX][NV_MAX];
     for (int r = 0; r < MR; r++)
-        for (int c = 0; c < NV; c++) facc[r][c] = _mm512_setzero_ps();
+        for (int c = 0; c < NV; c++) {
+            const int left = a->ncols - 16 * c;
+            const __mmask16 km = (__mmask16)(left >= 16 ? 0xFFFF : left > 0 ? (1u << left) - 1 : 0);
+            facc[r][c] = a->first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(km, a->y + r * a->ldy + 16 * c);
+        }
 
     for (int64_t b = 0; b < a->kb; b++) {
-        const uint8_t *wq = a->panel + legacy_qs_off(&g, b);
+        const int64_t bb = a->b0 + b; /* the block in the panel */
+        const uint8_t *wq = a->panel + legacy_qs_off(&g, bb);
         const int8_t *aq = a->aq + 32 * b;
         /* a group starts with its scale line */
-        if (a->next && b % g.group == 0)
+        if (a->next && bb % g.group == 0)
             for (int c = 0; c < a->next_nv; c++)
                 for (size_t l = 0; l < g.group_bytes; l += 64)
-                    _mm_prefetch((const char *)a->next + c * a->panel_bytes + legacy_sc_off(&g, b) + l, _MM_HINT_T1);
+                    _mm_prefetch((const char *)a->next + c * a->panel_bytes + legacy_sc_off(&g, bb) + l, _MM_HINT_T1);
         /* scales first: the panel is then read in ascending order */
         __m512 dw[NV_MAX], mw[NV_MAX];
         for (int c = 0; c < NV; c++) {
-            const uint8_t *sc = a->panel + c * a->panel_bytes + legacy_sc_off(&g, b);
+            const uint8_t *sc = a->panel + c * a->panel_bytes + legacy_sc_off(&g, bb);
             dw[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)sc));
             if (has_min) mw[c] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(sc + 32)));
         }
@@ -142,7 +173,9 @@ ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile
         for (int v = 0; v < 8; v++) {
             for (int c = 0; c < NV; c++) {
                 __m512i wv;
-                if (T == AMX_TYPE_Q8_0) {
+                if (CONV) {
+                    wv = _mm512_load_si512(a->cw + c * a->conv_panel + CONV_BLOCK * b + 64 * v);
+                } else if (T == AMX_TYPE_Q8_0) {
                     wv = _mm512_loadu_si512(wq + c * a->panel_bytes + 64 * v);
                 } else if (q5) {
                     const uint8_t *q = wq + c * a->panel_bytes;
@@ -183,35 +216,65 @@ ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const tile
 
 typedef void (*tile_fn)(const tile_args *);
 
-#define TILE_FN(T, tn, MR, NV) \
-    static void tile_##tn##_##MR##x##NV(const tile_args *a) { tile(AMX_TYPE_##T, MR, NV, a); }
-#define TILE_FNS(T, tn)                                                                            \
-    TILE_FN(T, tn, 1, 1) TILE_FN(T, tn, 2, 1) TILE_FN(T, tn, 3, 1) TILE_FN(T, tn, 4, 1)            \
-    TILE_FN(T, tn, 1, 2) TILE_FN(T, tn, 2, 2) TILE_FN(T, tn, 3, 2) TILE_FN(T, tn, 4, 2)            \
-    static const tile_fn k_tiles_##tn[MR_MAX][NV_MAX] = {                                          \
-        {tile_##tn##_1x1, tile_##tn##_1x2}, {tile_##tn##_2x1, tile_##tn##_2x2},                    \
-        {tile_##tn##_3x1, tile_##tn##_3x2}, {tile_##tn##_4x1, tile_##tn##_4x2}};
+#define TILE_FN(T, tn, MR, NV, CONV, sfx) \
+    static void tile_##tn##sfx##_##MR##x##NV(const tile_args *a) { tile(AMX_TYPE_##T, MR, NV, CONV, a); }
+#define TILE_SET(T, tn, CONV, sfx)                                                                 \
+    TILE_FN(T, tn, 1, 1, CONV, sfx) TILE_FN(T, tn, 2, 1, CONV, sfx) TILE_FN(T, tn, 3, 1, CONV, sfx) \
+    TILE_FN(T, tn, 4, 1, CONV, sfx) TILE_FN(T, tn, 1, 2, CONV, sfx) TILE_FN(T, tn, 2, 2, CONV, sfx) \
+    TILE_FN(T, tn, 3, 2, CONV, sfx) TILE_FN(T, tn, 4, 2, CONV, sfx)                                 \
+    static const tile_fn k_tiles_##tn##sfx[MR_MAX][NV_MAX] = {                                     \
+        {tile_##tn##sfx##_1x1, tile_##tn##sfx##_1x2}, {tile_##tn##sfx##_2x1, tile_##tn##sfx##_2x2}, \
+        {tile_##tn##sfx##_3x1, tile_##tn##sfx##_3x2}, {tile_##tn##sfx##_4x1, tile_##tn##sfx##_4x2}};
+#define TILE_FNS(T, tn) TILE_SET(T, tn, 0, )
+#define TILE_FNS_CONV(T, tn) TILE_SET(T, tn, 0, ) TILE_SET(T, tn, 1, _conv)
 
 TILE_FNS(Q4_0, q4_0)
 TILE_FNS(Q4_1, q4_1)
-TILE_FNS(Q5_0, q5_0)
-TILE_FNS(Q5_1, q5_1)
+TILE_FNS_CONV(Q5_0, q5_0)
+TILE_FNS_CONV(Q5_1, q5_1)
 TILE_FNS(Q8_0, q8_0)
 TILE_FNS(IQ4_NL, iq4_nl)
 
+/* Chunk [b0, b0 + nb) of `nv` panels (the first at `panel`) decoded into
+ * the VNNI rows the direct tile builds: the same bytes, so the same sums. */
+ALWAYS_INLINE void conv_rows(const amx_type T, const uint8_t *panel, size_t panel_bytes, int nv, int64_t b0,
+                             int64_t nb, uint8_t *out, size_t conv_panel) {
+    const legacy_geom g = legacy_geometry(T, b0 + nb);
+    for (int c = 0; c < nv; c++)
+        for (int64_t b = 0; b < nb; b++) {
+            const uint8_t *q = panel + c * panel_bytes + legacy_qs_off(&g, b0 + b);
+            uint8_t *o = out + c * conv_panel + CONV_BLOCK * b;
+#pragma GCC unroll 8
+            for (int v = 0; v < 8; v++)
+                _mm512_store_si512(o + 64 * v, q5_row(T, _mm512_loadu_si512(q + LEGACY_Q5_NIBBLES + 64 * (v / 2)), q, v));
+        }
+}
+typedef void (*conv_fn)(const uint8_t *panel, size_t panel_bytes, int nv, int64_t b0, int64_t nb, uint8_t *out,
+                        size_t conv_panel);
+static void conv_rows_q5_0(const uint8_t *panel, size_t panel_bytes, int nv, int64_t b0, int64_t nb, uint8_t *out,
+                           size_t conv_panel) {
+    conv_rows(AMX_TYPE_Q5_0, panel, panel_bytes, nv, b0, nb, out, conv_panel);
+}
+static void conv_rows_q5_1(const uint8_t *panel, size_t panel_bytes, int nv, int64_t b0, int64_t nb, uint8_t *out,
+                           size_t conv_panel) {
+    conv_rows(AMX_TYPE_Q5_1, panel, panel_bytes, nv, b0, nb, out, conv_panel);
+}
+
 struct vnni_legacy_kind {
     const tile_fn (*tiles)[NV_MAX];
+    const tile_fn (*tiles_conv)[NV_MAX]; /* NULL: no converted prefill */
+    conv_fn convert;
     const char *name_gemv, *name_gemm; /* m <= MR_MAX, larger m */
 };
-#define LEGACY_KIND(tn)                                                                            \
-    const vnni_legacy_kind amxq_vnni_legacy_##tn = {k_tiles_##tn, "vnni512_gemv_" #tn "_4x16",           \
-                                               "vnni512_gemm_" #tn "_4x32"};
-LEGACY_KIND(q4_0)
-LEGACY_KIND(q4_1)
-LEGACY_KIND(q5_0)
-LEGACY_KIND(q5_1)
-LEGACY_KIND(q8_0)
-LEGACY_KIND(iq4_nl)
+#define LEGACY_KIND(tn, conv_tiles, convert)                                                       \
+    const vnni_legacy_kind amxq_vnni_legacy_##tn = {k_tiles_##tn, conv_tiles, convert,            \
+                                                    "vnni512_gemv_" #tn "_4x16", "vnni512_gemm_" #tn "_4x32"};
+LEGACY_KIND(q4_0, NULL, NULL)
+LEGACY_KIND(q4_1, NULL, NULL)
+LEGACY_KIND(q5_0, k_tiles_q5_0_conv, conv_rows_q5_0)
+LEGACY_KIND(q5_1, k_tiles_q5_1_conv, conv_rows_q5_1)
+LEGACY_KIND(q8_0, NULL, NULL)
+LEGACY_KIND(iq4_nl, NULL, NULL)
 
 /* ---- the dispatch-table entry points ------------------------------------- */
 
@@ -285,6 +348,31 @@ static void legacy_compute(const amxq_plan *p, const amx_weights *w, int64_t m, 
          * keep up (see above) */
         const uint8_t *next = (m >= 2 || p->prefetch_m1) && p0 + gp < np ? w->data + (size_t)(p0 + gp) * g.panel : NULL;
         a.next_nv = (int)(np - p0 - gp < gp ? np - p0 - gp : gp);
+        a.first = 1;
+        if (kind->tiles_conv && i1 - i0 > MR_MAX) {
+            /* converted: chunk by chunk, every row quad over each; the sums
+             * pass through y between chunks */
+            _Alignas(64) uint8_t cw[NV_MAX * CONV_KC * CONV_BLOCK];
+            a.cw = cw;
+            a.conv_panel = CONV_KC * CONV_BLOCK;
+            for (int64_t b0 = 0; b0 < w->kb; b0 += CONV_KC) {
+                const int64_t nb = w->kb - b0 < CONV_KC ? w->kb - b0 : CONV_KC;
+                kind->convert(a.panel, g.panel, nv, b0, nb, cw, a.conv_panel);
+                a.b0 = b0;
+                a.kb = nb;
+                a.first = b0 == 0;
+                for (int64_t i = i0; i < i1; i += MR_MAX) {
+                    const int mr = (int)(i1 - i < MR_MAX ? i1 - i : MR_MAX);
+                    a.aq = (const int8_t *)base + i * l.qs_stride + 32 * b0;
+                    a.ad = (const float *)(base + l.d_off) + i * l.kb_stride + b0;
+                    a.aux = base + l.aux_off + (size_t)(i * l.kb_stride + b0) * 4;
+                    a.y = y + i * ldy + n0;
+                    a.next = i == i0 ? next : NULL;
+                    kind->tiles_conv[mr - 1][nv - 1](&a);
+                }
+            }
+            continue;
+        }
         for (int64_t i = i0; i < i1; i += MR_MAX) {
             const int mr = (int)(i1 - i < MR_MAX ? i1 - i : MR_MAX);
             a.aq = (const int8_t *)base + i * l.qs_stride;
