@@ -78,7 +78,7 @@
 #include "tuning.h"
 
 #include <pthread.h>
-#include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__)
@@ -88,17 +88,35 @@
 static amxq_tuning g_tuning;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+/* A decimal in [lo, hi] at *s, which then points past it; 0 if there is none. */
+static int parse_int(const char **s, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    const long v = strtol(*s, &end, 10);
+    if (end == *s || errno || v < lo || v > hi) return 0;
+    *out = v;
+    *s = end;
+    return 1;
+}
+
 /* AMXQ_AMX_BLOCKING=rows,kib[,inner]: the AMX blocking, to measure it on a
- * new machine and so the tests run the chunked paths anywhere. */
+ * new machine and so the tests run the chunked paths anywhere. All of it or
+ * nothing: anything else (junk, out of range, rows not a multiple of 32)
+ * leaves the defaults. */
 static void amx_blocking_env(void) {
-    const char *env = getenv("AMXQ_AMX_BLOCKING");
-    if (!env) return;
-    int rows = 0, kib = 0, inner = 0;
-    const int got = sscanf(env, "%d,%d,%d", &rows, &kib, &inner);
-    if (got < 2 || rows < 32 || rows > AMX_ROWS_BLOCK_MAX || rows % 32 || kib < 1 || inner < 0) return;
-    g_tuning.amx_rows_block = rows;
-    g_tuning.amx_a_l2_kib = kib;
-    g_tuning.amx_inner_units = got == 3 ? inner : 0;
+    const char *s = getenv("AMXQ_AMX_BLOCKING");
+    long rows, kib, inner = 0;
+    if (!s || !parse_int(&s, 32, AMX_ROWS_BLOCK_MAX, &rows) || rows % 32 || *s++ != ',' ||
+        !parse_int(&s, 1, 1 << 20, &kib))
+        return;
+    if (*s == ',') {
+        s++;
+        if (!parse_int(&s, 0, 1 << 20, &inner)) return;
+    }
+    if (*s) return;
+    g_tuning.amx_rows_block = (int)rows;
+    g_tuning.amx_a_l2_kib = (int)kib;
+    g_tuning.amx_inner_units = (int)inner;
 }
 
 static void choose(void) {

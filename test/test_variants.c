@@ -330,8 +330,8 @@ static void run_variant(const amxq_variant *v) {
         run_nonfinite_acts(v, &k_tiles);
         run_nonfinite_scales(v, 3, &k_tiles);
         run_nonfinite_scales(v, 9, &k_tiles);
-        /* K beyond the unpack scratch (512 KiB): panels unpacked in K chunks,
-         * again for every 64-row item */
+        /* K beyond the unpack scratch (512 KiB) and the 1 MiB activation
+         * budget: panels unpacked in K chunks, the sums passing through y */
         static const int64_t ms3[] = {17, 130};
         for (size_t a = 0; a < (g_quick ? 1 : 2); a++) {
             const double r = run_shape(v, ms3[a], 17, 32768 + bs, GEN_NORMAL);

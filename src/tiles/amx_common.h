@@ -22,13 +22,14 @@
  *   1. unpacks the panel's chunk into the thread's scratch (the family's
  *      unpack: tile-ready int8 B tiles plus fp32 scales);
  *   2. runs the family's tile kernel on each M block of the row block (16
- *      rows legacy and BF16, 32 K-quants), inner units at a time (all row
- *      blocks over each inner step before the next), the fp32 sums of the
+ *      rows legacy and BF16, 32 K-quants), inner units at a time (all M
+ *      blocks of the row block over each inner step before the next), the fp32 sums of the
  *      row block in an item-sized buffer (rows x 16 floats, 16 KiB at most,
  *      L1);
  *   3. writes the sums to the item's outputs (only the panel's real
  *      columns); a later chunk reads them back from there.
- * So a panel is unpacked once per row block: M / 256 times per call.
+ * So a panel is unpacked once per row block: ceil(M / rows) times per call
+ * (M / 256 with the default blocking).
  * Every output element's float operations run in K order whatever the chunk,
  * item or thread (the sums pass through y unchanged between chunks), so
  * results do not depend on the split or the blocking.

@@ -129,7 +129,9 @@ ALWAYS_INLINE __m512i bcast4(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-/* One tile: MR rows x NV panels over all blocks. T is the weight type. */
+/* One tile: MR rows x NV panels over blocks [b0, b0 + kb) (all of K but in
+ * the converted path), the float sums from zero or (first = 0) from y. T is
+ * the weight type; CONV reads the weights from a converted chunk. */
 ALWAYS_INLINE void tile(const amx_type T, const int MR, const int NV, const int CONV, const tile_args *a) {
     const legacy_geom g = legacy_geometry(T, a->kb);
     const int has_min = T == AMX_TYPE_Q4_1 || T == AMX_TYPE_Q5_1; /* m * s instead of a compensation */
