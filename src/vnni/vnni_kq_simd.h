@@ -146,6 +146,13 @@ KQ_INLINE __m512 kq_load_fp16x16(const void *p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
 }
 
+/* The tile's float accumulators at the start of its K range: zero, or (a
+ * later chunk of a converted row block) the sums it stored to y. */
+KQ_INLINE void kq_start(const kq_tile *t, __m512 *acc, int mr, const int from_y) {
+    const __mmask16 k = (__mmask16)((1u << t->ncols) - 1u);
+    for (int r = 0; r < mr; r++) acc[r] = from_y ? _mm512_maskz_loadu_ps(k, t->y + r * t->ldy) : _mm512_setzero_ps();
+}
+
 /* Writes the tile's float accumulators: only the first ncols columns. */
 KQ_INLINE void kq_store(const kq_tile *t, const __m512 *acc, int mr) {
     const __mmask16 k = (__mmask16)((1u << t->ncols) - 1u);

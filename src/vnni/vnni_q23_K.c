@@ -154,8 +154,7 @@ static void q2_convert(const uint8_t *p, uint8_t *out) {
  * from y. */
 KQ_INLINE void q2_conv_tile(const kq_tile *t, const int mr) {
     __m512 acc[KQ_MR];
-    const __mmask16 km = (__mmask16)((1u << t->ncols) - 1u);
-    for (int r = 0; r < mr; r++) acc[r] = t->first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(km, t->y + r * t->ldy);
+    kq_start(t, acc, mr, !t->first);
     for (int64_t b = 0; b < t->kb; b++) {
         const uint8_t *p = t->w + (size_t)b * Q2K_PSB;
         const uint8_t *cw = t->cw + (size_t)b * Q2K_CONV_BYTES;
@@ -319,8 +318,7 @@ KQ_INLINE void q3_tile(const kq_tile *t, const int mr) {
  * from y. */
 KQ_INLINE void q3_conv_tile(const kq_tile *t, const int mr) {
     __m512 acc[KQ_MR];
-    const __mmask16 km = (__mmask16)((1u << t->ncols) - 1u);
-    for (int r = 0; r < mr; r++) acc[r] = t->first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(km, t->y + r * t->ldy);
+    kq_start(t, acc, mr, !t->first);
     for (int64_t b = 0; b < t->kb; b++) {
         const uint8_t *cw = t->cw + (size_t)b * Q3K_CONV_BYTES;
         const int8_t *qa = t->q + b * QK_K;

@@ -62,9 +62,7 @@ static void q6_convert(const uint8_t *p, uint8_t *out) {
  * conv = 1: weights from t->cw (q6_convert), sums continued from y. */
 KQ_INLINE void q6_tile(const kq_tile *t, const int mr, const int conv) {
     __m512 acc[KQ_MR];
-    const __mmask16 km = (__mmask16)((1u << t->ncols) - 1u);
-    for (int r = 0; r < mr; r++)
-        acc[r] = conv && !t->first ? _mm512_maskz_loadu_ps(km, t->y + r * t->ldy) : _mm512_setzero_ps();
+    kq_start(t, acc, mr, conv && !t->first);
     for (int64_t b = 0; b < t->kb; b++) {
         const uint8_t *p = t->w + (size_t)b * Q6K_PSB;
         const uint8_t *cw = conv ? t->cw + (size_t)b * Q6K_CONV_BYTES : NULL;
